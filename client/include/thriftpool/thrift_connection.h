@@ -1,0 +1,55 @@
+// ThriftConnection: one socket and the transport and protocol stack on top of it.
+#ifndef THRIFTPOOL_THRIFT_CONNECTION_H_
+#define THRIFTPOOL_THRIFT_CONNECTION_H_
+
+#include <thrift/TConfiguration.h>
+#include <thrift/protocol/TProtocol.h>
+#include <thrift/transport/TTransport.h>
+#include <thriftpool/client_options.h>
+
+#include <cstdint>
+#include <memory>
+
+namespace thriftpool {
+
+namespace internal {
+class CountingSocket;
+}
+
+// An open connection to one server, built from ClientOptions. Not thread-safe: one user at a time
+// (the pool guarantees that).
+class ThriftConnection {
+ public:
+  // Connects now. Throws apache::thrift::transport::TTransportException (NOT_OPEN when refused,
+  // TIMED_OUT after connect_timeout) or std::invalid_argument for bad options.
+  explicit ThriftConnection(const ClientOptions& options);
+  ~ThriftConnection();
+  ThriftConnection(const ThriftConnection&) = delete;
+  ThriftConnection& operator=(const ThriftConnection&) = delete;
+
+  // The protocol a generated client talks through.
+  const std::shared_ptr<apache::thrift::protocol::TProtocol>& protocol() const { return protocol_; }
+
+  // Non-blocking health check of an idle connection (one poll(), plus a recv(MSG_PEEK) only if
+  // something arrived): false when the peer closed or reset it, or sent bytes nobody asked for
+  // (an answer that came too late). Never blocks.
+  bool Probe() const;
+  // Bytes handed to the kernel so far; unchanged across a failed call means nothing was sent.
+  std::uint64_t bytes_sent() const;
+  // Closes the socket; idempotent, never throws.
+  void Close() noexcept;
+
+ private:
+  std::shared_ptr<apache::thrift::TConfiguration> config_;
+  std::shared_ptr<internal::CountingSocket> socket_;
+  std::shared_ptr<apache::thrift::transport::TTransport> transport_;
+  std::shared_ptr<apache::thrift::protocol::TProtocol> protocol_;
+};
+
+// Routes Thrift's own diagnostics (apache::thrift::GlobalOutput) to glog instead of raw stderr.
+// Idempotent and thread-safe; ThriftClientPool calls it.
+void RouteThriftLogsToGlog();
+
+}  // namespace thriftpool
+
+#endif  // THRIFTPOOL_THRIFT_CONNECTION_H_

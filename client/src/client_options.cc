@@ -1,0 +1,61 @@
+#include <thriftpool/client_options.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace thriftpool {
+namespace {
+
+void Require(bool ok, const char* field, const std::string& why) {
+  if (!ok) throw std::invalid_argument(std::string("ClientOptions.") + field + ": " + why);
+}
+
+void RequireNonNegative(std::chrono::milliseconds value, const char* field) {
+  Require(value.count() >= 0, field,
+          "must not be negative (got " + std::to_string(value.count()) + " ms)");
+}
+
+}  // namespace
+
+const char* ToString(TransportKind kind) {
+  return kind == TransportKind::kFramed ? "framed" : "buffered";
+}
+
+const char* ToString(ProtocolKind kind) {
+  return kind == ProtocolKind::kCompact ? "compact" : "binary";
+}
+
+TransportKind ParseTransportKind(const std::string& text) {
+  if (text == "buffered") return TransportKind::kBuffered;
+  if (text == "framed") return TransportKind::kFramed;
+  throw std::invalid_argument("unknown transport '" + text + "' (expected buffered or framed)");
+}
+
+ProtocolKind ParseProtocolKind(const std::string& text) {
+  if (text == "binary") return ProtocolKind::kBinary;
+  if (text == "compact") return ProtocolKind::kCompact;
+  throw std::invalid_argument("unknown protocol '" + text + "' (expected binary or compact)");
+}
+
+void ValidateClientOptions(const ClientOptions& options) {
+  Require(!options.host.empty(), "host", "must not be empty");
+  Require(options.port >= 1 && options.port <= 65535, "port",
+          "must be within 1..65535 (got " + std::to_string(options.port) + ")");
+  RequireNonNegative(options.connect_timeout, "connect_timeout");
+  RequireNonNegative(options.recv_timeout, "recv_timeout");
+  RequireNonNegative(options.send_timeout, "send_timeout");
+  Require(options.max_message_size >= 1024, "max_message_size", "must be at least 1024 bytes");
+  Require(options.max_frame_size >= 1024, "max_frame_size", "must be at least 1024 bytes");
+  Require(options.max_frame_size <= options.max_message_size, "max_frame_size",
+          "must not exceed max_message_size");
+  const RetryOptions& retry = options.retry;
+  Require(retry.max_retries >= 0 && retry.max_retries <= 10, "retry.max_retries",
+          "must be within 0..10 (got " + std::to_string(retry.max_retries) + ")");
+  Require(retry.budget_ratio >= 0 && retry.budget_ratio <= 10, "retry.budget_ratio",
+          "must be within [0, 10]");
+  Require(retry.budget_min_per_second >= 0, "retry.budget_min_per_second", "must not be negative");
+  Require(retry.budget_window.count() >= 1 && retry.budget_window.count() <= 60,
+          "retry.budget_window", "must be within 1..60 s");
+}
+
+}  // namespace thriftpool

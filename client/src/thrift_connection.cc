@@ -1,0 +1,103 @@
+#include <errno.h>
+#include <glog/logging.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <thrift/TOutput.h>
+#include <thrift/protocol/TBinaryProtocol.h>
+#include <thrift/protocol/TCompactProtocol.h>
+#include <thrift/transport/TBufferTransports.h>
+#include <thrift/transport/TSocket.h>
+#include <thriftpool/thrift_connection.h>
+
+#include <mutex>
+
+namespace thriftpool {
+namespace internal {
+
+// A TSocket that counts the bytes the kernel accepted, so that a failed call can tell whether
+// any of its request left (a retry is safe only if none did). TSocket::write loops over the
+// virtual write_partial, so counting there sees every byte of every transport on top.
+class CountingSocket : public apache::thrift::transport::TSocket {
+ public:
+  using TSocket::TSocket;
+  uint32_t write_partial(const uint8_t* buf, uint32_t len) override {
+    const uint32_t sent = TSocket::write_partial(buf, len);
+    bytes_sent_ += sent;
+    return sent;
+  }
+  std::uint64_t bytes_sent() const { return bytes_sent_; }
+
+ private:
+  std::uint64_t bytes_sent_ = 0;
+};
+
+}  // namespace internal
+
+namespace {
+
+using apache::thrift::TConfiguration;
+using apache::thrift::protocol::TBinaryProtocol;
+using apache::thrift::protocol::TCompactProtocol;
+using apache::thrift::transport::TBufferedTransport;
+using apache::thrift::transport::TFramedTransport;
+
+int Millis(std::chrono::milliseconds value) { return static_cast<int>(value.count()); }
+
+}  // namespace
+
+ThriftConnection::ThriftConnection(const ClientOptions& options) {
+  ValidateClientOptions(options);
+  config_ = std::make_shared<TConfiguration>(options.max_message_size, options.max_frame_size);
+  socket_ = std::make_shared<internal::CountingSocket>(options.host, options.port, config_);
+  socket_->setConnTimeout(Millis(options.connect_timeout));
+  socket_->setRecvTimeout(Millis(options.recv_timeout));
+  socket_->setSendTimeout(Millis(options.send_timeout));
+  socket_->setKeepAlive(options.tcp_keepalive);
+  if (options.transport == TransportKind::kFramed) {
+    transport_ = std::make_shared<TFramedTransport>(socket_, config_);
+  } else {
+    transport_ = std::make_shared<TBufferedTransport>(socket_, config_);
+  }
+  if (options.protocol == ProtocolKind::kCompact) {
+    protocol_ = std::make_shared<TCompactProtocol>(transport_);
+  } else {
+    protocol_ = std::make_shared<TBinaryProtocol>(transport_);
+  }
+  transport_->open();
+}
+
+ThriftConnection::~ThriftConnection() { Close(); }
+
+bool ThriftConnection::Probe() const {
+  const int fd = socket_->getSocketFD();
+  if (fd < 0) return false;
+  pollfd events{fd, POLLIN | POLLRDHUP, 0};
+  const int ready = poll(&events, 1, 0);
+  if (ready == 0) return true;  // nothing arrived, nothing broke: the healthy case
+  if (ready < 0) return errno == EINTR;
+  if (events.revents & (POLLERR | POLLHUP | POLLRDHUP | POLLNVAL)) return false;
+  // Readable while idle: a close (0), a reset (-1) or a late answer (> 0) all mean discard.
+  char byte;
+  const ssize_t peeked = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+std::uint64_t ThriftConnection::bytes_sent() const { return socket_->bytes_sent(); }
+
+void ThriftConnection::Close() noexcept {
+  try {
+    if (transport_) transport_->close();
+  } catch (const std::exception& e) {
+    LOG(WARNING) << "thriftpool: closing a connection failed: " << e.what();
+  }
+}
+
+void RouteThriftLogsToGlog() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    apache::thrift::GlobalOutput.setOutputFunction(
+        [](const char* message) { LOG(WARNING) << "thrift: " << message; });
+  });
+}
+
+}  // namespace thriftpool

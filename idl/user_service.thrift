@@ -1,0 +1,24 @@
+// The sample service that exercises thriftpool end to end.
+namespace cpp thriftpool.example
+
+struct User {
+  1: i64 id,
+  2: string name,
+  3: string email,
+}
+
+exception UserNotFound {
+  1: i64 id,
+  2: string message,
+}
+
+service UserService {
+  // Returns the user with this id; UserNotFound when there is none.
+  User getUser(1: i64 id) throws (1: UserNotFound notFound),
+  // Stores a new user and returns its id.
+  i64 createUser(1: string name, 2: string email),
+  // Does nothing: a cheap liveness check.
+  void ping(),
+  // Sleeps ms milliseconds before answering: a slow call for timeout tests.
+  void sleepMs(1: i32 ms),
+}

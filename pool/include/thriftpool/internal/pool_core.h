@@ -1,0 +1,121 @@
+// The type-erased engine behind ChannelPool<T>. Not part of the public API: use channel_pool.h.
+#ifndef THRIFTPOOL_INTERNAL_POOL_CORE_H_
+#define THRIFTPOOL_INTERNAL_POOL_CORE_H_
+
+#include <thriftpool/pool_options.h>
+#include <thriftpool/pool_stats.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace thriftpool {
+namespace internal {
+
+using Clock = std::chrono::steady_clock;
+
+// What the engine needs from the typed pool. Create may throw; Close and Check must not.
+class ObjectHooks {
+ public:
+  virtual ~ObjectHooks() = default;
+  // Makes a new object (runs the user's factory).
+  virtual void* Create() = 0;
+  // Runs the user's closer once, then destroys the object. Returns false if the closer threw.
+  virtual bool Close(void* object) noexcept = 0;
+  // Take-out check (the pinger). Only called when HasTakeOutCheck().
+  virtual bool CheckOnTakeOut(void* object) noexcept = 0;
+  // Background check (the keepalive pinger). Only called when HasKeepaliveCheck().
+  virtual bool CheckWhileIdle(void* object) noexcept = 0;
+  virtual bool HasTakeOutCheck() const = 0;
+  virtual bool HasKeepaliveCheck() const = 0;
+};
+
+// One pooled object and its times. Allocated when the object is created, freed when it is closed.
+struct Slot {
+  void* object = nullptr;
+  Clock::time_point created_at;   // precise, for Lease::created_at()
+  Clock::time_point expires_at;   // created_at + jittered max_lifetime, or max() when off
+  Clock::time_point checked_at;   // coarse: last return or successful keepalive check
+  Clock::time_point returned_at;  // coarse: last return (idle_timeout counts from here)
+};
+
+enum class AcquireMode {
+  kAny,    // an idle object if one is good, else a new one
+  kFresh,  // always a newly created object (an idle one may be closed to make room)
+};
+
+class PoolCore {
+ public:
+  // `options` must already be valid. Opens options.initial_cap objects (a factory exception
+  // propagates after the ones already made are closed) and starts the upkeep thread if needed.
+  PoolCore(const PoolOptions& options, std::unique_ptr<ObjectHooks> hooks);
+  PoolCore(const PoolCore&) = delete;
+  PoolCore& operator=(const PoolCore&) = delete;
+
+  // Hands out a slot, waiting at most `wait`. Throws PoolTimeoutError, PoolClosedError, or
+  // whatever the factory throws.
+  Slot* Acquire(std::chrono::milliseconds wait, AcquireMode mode);
+  // Takes a slot back: kept, handed to a waiter, or closed (broken, expired, over max_idle,
+  // released).
+  void Return(Slot* slot, bool broken) noexcept;
+  // Closes the idle objects, fails every waiter and later Acquire with PoolClosedError, stops
+  // the upkeep thread. Idempotent.
+  void Release() noexcept;
+  // The owning pool is gone: Release, then free this core once no slot is lent out. The caller
+  // must not touch the core afterwards.
+  void Abandon() noexcept;
+
+  std::size_t IdleCount() const;
+  PoolStats Stats() const;
+  const PoolOptions& options() const { return options_; }
+
+ private:
+  struct Waiter;
+  struct State;
+
+  // Creates a slot for the caller (closing the least recently used idle one first when at
+  // max_cap), releasing the lock during the factory call. Throws what the factory throws, or
+  // PoolClosedError if Release ran meanwhile.
+  Slot* CreateUnlocked(std::unique_lock<std::mutex>& lock);
+  Slot* NewSlot(void* object);
+  void CloseSlot(Slot* slot) noexcept;
+  // True (and the closed_* counter in `reason`) when `slot` must not be handed out any more.
+  bool ExpiredLocked(const Slot& slot, Clock::time_point coarse_now,
+                     std::uint64_t PoolStats::** reason) const;
+  // Counts one slot leaving `open` for `reason`; the caller closes it after unlocking.
+  void ForgetLocked(std::uint64_t PoolStats::*reason);
+  // Puts a returned or refilled slot where it belongs: to a starving waiter, on the idle stack,
+  // or (over max_idle) out: returns the slot to close, or nullptr.
+  Slot* ShelveLocked(Slot* slot);
+  // Wakes the oldest waiter if it could now be served and no waiter is already woken.
+  void WakeWaiterIfUsefulLocked();
+  void EnqueueLocked(Waiter* waiter, bool at_front);
+  void DequeueLocked(Waiter* waiter);
+  void EndWaitLocked(Waiter* waiter);
+
+  // Background upkeep (upkeep.cc).
+  bool NeedsUpkeep() const;
+  std::chrono::milliseconds UpkeepTick() const;
+  void UpkeepLoop();
+  void UpkeepOnce(std::unique_lock<std::mutex>& lock);
+
+  const PoolOptions options_;
+  const std::unique_ptr<ObjectHooks> hooks_;
+  const bool take_out_check_;
+  // Whether Acquire/Return need a clock reading at all (timeouts, checks or upkeep are on).
+  const bool needs_time_;
+
+  mutable std::mutex mu_;
+  std::unique_ptr<State> state_;  // guarded by mu_
+  std::thread upkeep_;            // started by the constructor, joined by Release
+};
+
+}  // namespace internal
+}  // namespace thriftpool
+
+#endif  // THRIFTPOOL_INTERNAL_POOL_CORE_H_

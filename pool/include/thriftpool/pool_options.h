@@ -1,0 +1,50 @@
+// PoolOptions: the limits and timings of a ChannelPool.
+#ifndef THRIFTPOOL_POOL_OPTIONS_H_
+#define THRIFTPOOL_POOL_OPTIONS_H_
+
+#include <chrono>
+#include <cstddef>
+
+namespace thriftpool {
+
+// Every duration of 0 means "off". Durations are checked with a clock of a few milliseconds'
+// resolution: an expiry may act up to 10 ms early, never late.
+struct PoolOptions {
+  // Connections the pool's constructor opens (its factory errors propagate). At most max_idle.
+  std::size_t initial_cap = 0;
+  // Idle connections kept; a connection returned while max_idle are idle is closed.
+  std::size_t max_idle = 8;
+  // Open connections at most: idle + lent out + being created. At least 1.
+  std::size_t max_cap = 8;
+  // An idle connection unused this long (since its last return) is closed, never handed out.
+  std::chrono::milliseconds idle_timeout{0};
+  // A connection this old (since its creation) is closed, never handed out. Each connection's
+  // lifetime is cut by a random part of up to lifetime_jitter, so they do not all expire at once.
+  std::chrono::milliseconds max_lifetime{0};
+  // How long Get waits when max_cap connections are open and none is idle.
+  std::chrono::milliseconds wait_timeout{5000};
+
+  // Background upkeep (one thread per pool, only when one of these or the timeouts above is set).
+  // Idle connections kept ready, created in the background with back-off on failures. At most
+  // max_idle.
+  std::size_t min_idle = 0;
+  // Idle connections not checked for this long are checked in the background (keepalive pinger),
+  // so a connection that died while idle is replaced before a caller meets it.
+  std::chrono::milliseconds keepalive_interval{0};
+
+  // Take-out check: a connection returned or checked less than this long ago is handed out
+  // without calling the pinger (HikariCP skips validation the same way, with 500 ms). 0: the
+  // pinger runs on every take-out, including connections passed straight to a waiter.
+  std::chrono::milliseconds ping_skip_window{0};
+  // Largest part of max_lifetime cut at random per connection, in [0, 0.5].
+  double lifetime_jitter = 0.025;
+};
+
+// Throws std::invalid_argument naming the offending field when `options` is not usable: max_cap 0,
+// initial_cap > max_idle, max_idle > max_cap, min_idle > max_idle, a negative duration, or
+// lifetime_jitter outside [0, 0.5].
+void ValidatePoolOptions(const PoolOptions& options);
+
+}  // namespace thriftpool
+
+#endif  // THRIFTPOOL_POOL_OPTIONS_H_

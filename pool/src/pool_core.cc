@@ -1,0 +1,399 @@
+// The pool engine, in the manner of Go's database/sql: one mutex guards one State; functions that
+// need it held end in Locked; the user's factory, closer and pingers run with it released.
+//
+// Hot path (an idle slot is there, Get then Put): Acquire locks, pops the most recently returned
+// slot, unlocks; Return locks, pushes it back, unlocks. No allocation (the idle vector is reserved
+// for max_cap, a Waiter exists only once a Get has to wait), no logging, no std::function call
+// unless a pinger is set, and at most one clock reading on each side, of the coarse clock, and
+// none at all when no timeout, check or upkeep needs one. The pinger is skipped for a slot
+// returned within ping_skip_window.
+//
+// Contention: a Get that finds nothing free queues a Waiter. A Put then either pushes the slot
+// and wakes the oldest waiter to try again (at most one woken waiter at a time, so a burst of
+// Puts costs one wake-up), or, once the oldest waiter has waited kHandOffAfter, hands the slot
+// straight to it. Running threads may thus take a slot ahead of a sleeping waiter (which keeps
+// throughput from collapsing into one context switch per Get), but never starve it: this is the
+// policy of Go's sync.Mutex. Whatever frees capacity (a Discard, a failed create, a closed
+// expired slot) wakes a waiter the same way, so no waiter sleeps while it could be served.
+#include <thriftpool/internal/pool_core.h>
+#include <thriftpool/pool_errors.h>
+
+#include <algorithm>
+#include <cassert>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+
+#include "coarse_clock.h"
+#include "pool_state.h"
+
+namespace thriftpool {
+namespace internal {
+namespace {
+
+// How long the oldest waiter may be passed over by running threads before Puts hand it slots.
+constexpr std::chrono::milliseconds kHandOffAfter{1};
+
+std::string TimeoutMessage(std::chrono::milliseconds wait, std::size_t max_cap) {
+  return "thriftpool: no connection free within " + std::to_string(wait.count()) + " ms (all " +
+         std::to_string(max_cap) + " of max_cap in use)";
+}
+
+}  // namespace
+
+CoarseClock::Setup CoarseClock::Probe() {
+  timespec res;
+  if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) != 0) return {};
+  const std::chrono::nanoseconds resolution =
+      std::chrono::seconds(res.tv_sec) + std::chrono::nanoseconds(res.tv_nsec);
+  if (resolution > std::chrono::milliseconds(5)) return {};
+  return {true, resolution};
+}
+
+const CoarseClock::Setup CoarseClock::setup_ = CoarseClock::Probe();
+
+PoolCore::PoolCore(const PoolOptions& options, std::unique_ptr<ObjectHooks> hooks)
+    : options_(options),
+      hooks_(std::move(hooks)),
+      take_out_check_(hooks_->HasTakeOutCheck()),
+      needs_time_(options.idle_timeout.count() > 0 || options.max_lifetime.count() > 0 ||
+                  options.keepalive_interval.count() > 0 ||
+                  (take_out_check_ && options.ping_skip_window.count() > 0)),
+      state_(std::make_unique<State>()) {
+  state_->idle.reserve(options_.max_cap);
+  try {
+    for (std::size_t i = 0; i < options_.initial_cap; ++i) {
+      Slot* slot = NewSlot(hooks_->Create());
+      std::lock_guard<std::mutex> lock(mu_);
+      ++state_->open;
+      ++state_->counters.created;
+      state_->idle.push_back(slot);
+    }
+  } catch (...) {
+    for (Slot* slot : state_->idle) CloseSlot(slot);
+    throw;
+  }
+  if (NeedsUpkeep()) upkeep_ = std::thread([this] { UpkeepLoop(); });
+}
+
+Slot* PoolCore::NewSlot(void* object) {
+  thread_local std::minstd_rand rng(std::random_device{}());
+  auto* slot = new Slot;
+  slot->object = object;
+  slot->created_at = Clock::now();
+  slot->checked_at = slot->returned_at = CoarseClock::Now();
+  if (options_.max_lifetime.count() > 0) {
+    std::uniform_real_distribution<double> cut(0.0, options_.lifetime_jitter);
+    const auto lifetime =
+        std::chrono::duration_cast<Clock::duration>(options_.max_lifetime * (1.0 - cut(rng)));
+    slot->expires_at = slot->created_at + lifetime;
+  } else {
+    slot->expires_at = Clock::time_point::max();
+  }
+  return slot;
+}
+
+void PoolCore::CloseSlot(Slot* slot) noexcept {
+  const bool ok = hooks_->Close(slot->object);
+  delete slot;
+  if (!ok) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++state_->counters.close_errors;
+  }
+}
+
+bool PoolCore::ExpiredLocked(const Slot& slot, Clock::time_point coarse_now,
+                             std::uint64_t PoolStats::** reason) const {
+  const Clock::time_point late_now = coarse_now + CoarseClock::Slack();
+  if (late_now >= slot.expires_at) {
+    *reason = &PoolStats::closed_max_lifetime;
+    return true;
+  }
+  if (options_.idle_timeout.count() > 0 && late_now - slot.returned_at >= options_.idle_timeout) {
+    *reason = &PoolStats::closed_idle_timeout;
+    return true;
+  }
+  return false;
+}
+
+void PoolCore::ForgetLocked(std::uint64_t PoolStats::*reason) {
+  State& st = *state_;
+  --st.open;
+  ++st.counters.closed;
+  ++(st.counters.*reason);
+}
+
+void PoolCore::WakeWaiterIfUsefulLocked() {
+  State& st = *state_;
+  if (st.head == nullptr || st.waiter_woken) return;
+  if (st.idle.empty() && st.open + st.creating >= options_.max_cap) return;
+  st.head->woken = true;
+  st.waiter_woken = true;
+  st.head->cv.notify_one();
+}
+
+void PoolCore::EnqueueLocked(Waiter* waiter, bool at_front) {
+  State& st = *state_;
+  if (at_front) {
+    waiter->next = st.head;
+    (st.head ? st.head->prev : st.tail) = waiter;
+    st.head = waiter;
+  } else {
+    waiter->prev = st.tail;
+    (st.tail ? st.tail->next : st.head) = waiter;
+    st.tail = waiter;
+  }
+  waiter->queued = true;
+  ++st.waiting;
+}
+
+void PoolCore::DequeueLocked(Waiter* waiter) {
+  State& st = *state_;
+  if (!waiter->queued) return;
+  (waiter->prev ? waiter->prev->next : st.head) = waiter->next;
+  (waiter->next ? waiter->next->prev : st.tail) = waiter->prev;
+  waiter->prev = waiter->next = nullptr;
+  waiter->queued = false;
+  --st.waiting;
+  if (waiter->woken) {
+    // Pass the wake-up on: whatever it was for may still be there for the next waiter.
+    waiter->woken = false;
+    st.waiter_woken = false;
+    WakeWaiterIfUsefulLocked();
+  }
+}
+
+void PoolCore::EndWaitLocked(Waiter* waiter) {
+  DequeueLocked(waiter);
+  const auto waited =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - waiter->since);
+  PoolStats& c = state_->counters;
+  c.wait_duration += waited;
+  c.max_wait_duration = std::max(c.max_wait_duration, waited);
+}
+
+Slot* PoolCore::ShelveLocked(Slot* slot) {
+  State& st = *state_;
+  if (st.head != nullptr && Clock::now() - st.head->since >= kHandOffAfter) {
+    Waiter* oldest = st.head;
+    DequeueLocked(oldest);
+    oldest->handed = slot;
+    ++st.in_use;
+    oldest->cv.notify_one();
+    return nullptr;
+  }
+  if (st.idle.size() >= options_.max_idle) {
+    ForgetLocked(&PoolStats::closed_max_idle);
+    WakeWaiterIfUsefulLocked();
+    return slot;
+  }
+  st.idle.push_back(slot);
+  WakeWaiterIfUsefulLocked();
+  return nullptr;
+}
+
+Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode) {
+  std::unique_lock<std::mutex> lock(mu_);
+  State& st = *state_;
+  std::optional<Waiter> me;  // made only once this Get has to wait
+  Clock::time_point deadline;
+  // Whatever way this Get ends, a waiter leaves the queue and its wait is counted.
+  struct WaitEnd {
+    PoolCore* core;
+    std::optional<Waiter>& me;
+    ~WaitEnd() {
+      if (me) core->EndWaitLocked(&*me);
+    }
+  } wait_end{this, me};
+
+  for (;;) {
+    Slot* slot = nullptr;
+    if (me && me->handed != nullptr) {
+      slot = std::exchange(me->handed, nullptr);
+    } else if (st.closed) {
+      throw PoolClosedError("thriftpool: pool released");
+    } else if (!st.idle.empty() && mode == AcquireMode::kAny) {
+      slot = st.idle.back();
+      st.idle.pop_back();
+      ++st.in_use;
+      if (options_.min_idle > 0 && st.idle.size() < options_.min_idle && !st.refill_requested) {
+        st.refill_requested = true;
+        st.upkeep_cv.notify_one();
+      }
+    } else if (!st.idle.empty() || st.open + st.creating < options_.max_cap) {
+      if (me) EndWaitLocked(&*me), me.reset();
+      return CreateUnlocked(lock);
+    } else {
+      // Nothing free: wait.
+      if (!me) {
+        if (wait.count() <= 0) {
+          ++st.counters.wait_timeouts;
+          throw PoolTimeoutError(TimeoutMessage(wait, options_.max_cap));
+        }
+        me.emplace();
+        me->since = Clock::now();
+        deadline = me->since + wait;
+        ++st.counters.wait_count;
+        EnqueueLocked(&*me, /*at_front=*/false);
+      } else if (!me->queued) {
+        // A slot handed to this waiter failed its check: it keeps its turn.
+        EnqueueLocked(&*me, /*at_front=*/true);
+      }
+      if (me->woken) {
+        me->woken = false;
+        st.waiter_woken = false;
+      }
+      const bool timed_out = !me->cv.wait_until(
+          lock, deadline, [&] { return me->handed != nullptr || me->woken || st.closed; });
+      if (timed_out) {
+        ++st.counters.wait_timeouts;
+        throw PoolTimeoutError(TimeoutMessage(wait, options_.max_cap));
+      }
+      continue;
+    }
+
+    // Got a slot: check it with the lock released.
+    if (me) EndWaitLocked(&*me), me.reset();
+    if (st.closed) {  // a slot handed over just before Release
+      --st.in_use;
+      ForgetLocked(&PoolStats::closed_on_release);
+      lock.unlock();
+      CloseSlot(slot);
+      lock.lock();
+      continue;
+    }
+    const Clock::time_point now = needs_time_ ? CoarseClock::Now() : Clock::time_point();
+    std::uint64_t PoolStats::*reason = nullptr;
+    if (needs_time_ && ExpiredLocked(*slot, now, &reason)) {
+      --st.in_use;
+      ForgetLocked(reason);
+      WakeWaiterIfUsefulLocked();
+      lock.unlock();
+      CloseSlot(slot);
+      lock.lock();
+      continue;
+    }
+    const bool must_check = take_out_check_ && (options_.ping_skip_window.count() == 0 ||
+                                                now + CoarseClock::Slack() - slot->checked_at >=
+                                                    options_.ping_skip_window);
+    if (!must_check) return slot;
+    lock.unlock();
+    const bool alive = hooks_->CheckOnTakeOut(slot->object);
+    lock.lock();
+    if (alive && !st.closed) return slot;
+    --st.in_use;
+    ForgetLocked(alive ? &PoolStats::closed_on_release : &PoolStats::closed_broken);
+    WakeWaiterIfUsefulLocked();
+    lock.unlock();
+    CloseSlot(slot);
+    lock.lock();
+  }
+}
+
+Slot* PoolCore::CreateUnlocked(std::unique_lock<std::mutex>& lock) {
+  State& st = *state_;
+  Slot* replaced = nullptr;  // an idle slot closed to make room (kFresh at max_cap)
+  if (st.open + st.creating >= options_.max_cap) {
+    replaced = st.idle.front();  // the least recently used one
+    st.idle.erase(st.idle.begin());
+    ForgetLocked(&PoolStats::closed_replaced);
+  }
+  ++st.creating;
+  lock.unlock();
+  if (replaced != nullptr) CloseSlot(replaced);
+  void* object;
+  try {
+    object = hooks_->Create();
+  } catch (...) {
+    lock.lock();
+    --st.creating;
+    ++st.counters.create_failures;
+    WakeWaiterIfUsefulLocked();
+    throw;
+  }
+  Slot* slot = NewSlot(object);
+  lock.lock();
+  --st.creating;
+  ++st.open;
+  ++st.counters.created;
+  if (!st.closed) {
+    ++st.in_use;
+    return slot;
+  }
+  ForgetLocked(&PoolStats::closed_on_release);
+  lock.unlock();
+  CloseSlot(slot);
+  lock.lock();
+  throw PoolClosedError("thriftpool: pool released");
+}
+
+void PoolCore::Return(Slot* slot, bool broken) noexcept {
+  const Clock::time_point now = needs_time_ ? CoarseClock::Now() : Clock::time_point();
+  std::unique_lock<std::mutex> lock(mu_);
+  State& st = *state_;
+  --st.in_use;
+  Slot* to_close = slot;
+  if (st.closed) {
+    ForgetLocked(&PoolStats::closed_on_release);
+  } else if (broken) {
+    ForgetLocked(&PoolStats::closed_broken);
+    WakeWaiterIfUsefulLocked();
+  } else if (now + CoarseClock::Slack() >= slot->expires_at) {
+    ForgetLocked(&PoolStats::closed_max_lifetime);
+    WakeWaiterIfUsefulLocked();
+  } else {
+    slot->returned_at = slot->checked_at = now;
+    to_close = ShelveLocked(slot);
+  }
+  const bool free_core = st.abandoned && st.in_use == 0 && st.creating == 0;
+  lock.unlock();
+  if (to_close != nullptr) CloseSlot(to_close);
+  if (free_core) delete this;
+}
+
+void PoolCore::Release() noexcept {
+  std::vector<Slot*> idle;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    State& st = *state_;
+    if (st.closed) return;
+    st.closed = true;
+    idle.swap(st.idle);
+    for (std::size_t i = 0; i < idle.size(); ++i) ForgetLocked(&PoolStats::closed_on_release);
+    for (Waiter* w = st.head; w != nullptr; w = w->next) w->cv.notify_one();
+    st.upkeep_cv.notify_all();
+  }
+  if (upkeep_.joinable()) upkeep_.join();
+  for (Slot* slot : idle) CloseSlot(slot);
+}
+
+void PoolCore::Abandon() noexcept {
+  Release();
+  std::unique_lock<std::mutex> lock(mu_);
+  state_->abandoned = true;
+  const bool free_core = state_->in_use == 0 && state_->creating == 0;
+  lock.unlock();
+  if (free_core) delete this;
+}
+
+std::size_t PoolCore::IdleCount() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_->idle.size();
+}
+
+PoolStats PoolCore::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const State& st = *state_;
+  PoolStats stats = st.counters;
+  stats.max_cap = options_.max_cap;
+  stats.open = st.open;
+  stats.idle = st.idle.size();
+  stats.in_use = st.in_use;
+  stats.creating = st.creating;
+  stats.waiting = st.waiting;
+  return stats;
+}
+
+}  // namespace internal
+}  // namespace thriftpool

@@ -1,0 +1,41 @@
+#include <thriftpool/pool_options.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+namespace thriftpool {
+namespace {
+
+void Require(bool ok, const char* field, const std::string& why) {
+  if (!ok) throw std::invalid_argument(std::string("PoolOptions.") + field + ": " + why);
+}
+
+void RequireNonNegative(std::chrono::milliseconds value, const char* field) {
+  Require(value.count() >= 0, field,
+          "must not be negative (got " + std::to_string(value.count()) + " ms)");
+}
+
+}  // namespace
+
+void ValidatePoolOptions(const PoolOptions& options) {
+  Require(options.max_cap >= 1, "max_cap", "must be at least 1");
+  Require(options.max_idle <= options.max_cap, "max_idle",
+          "must not exceed max_cap (" + std::to_string(options.max_idle) + " > " +
+              std::to_string(options.max_cap) + ")");
+  Require(options.initial_cap <= options.max_idle, "initial_cap",
+          "must not exceed max_idle (" + std::to_string(options.initial_cap) + " > " +
+              std::to_string(options.max_idle) + ")");
+  Require(options.min_idle <= options.max_idle, "min_idle",
+          "must not exceed max_idle (" + std::to_string(options.min_idle) + " > " +
+              std::to_string(options.max_idle) + ")");
+  RequireNonNegative(options.idle_timeout, "idle_timeout");
+  RequireNonNegative(options.max_lifetime, "max_lifetime");
+  RequireNonNegative(options.wait_timeout, "wait_timeout");
+  RequireNonNegative(options.keepalive_interval, "keepalive_interval");
+  RequireNonNegative(options.ping_skip_window, "ping_skip_window");
+  Require(options.lifetime_jitter >= 0.0 && options.lifetime_jitter <= 0.5, "lifetime_jitter",
+          "must be within [0, 0.5] (got " + std::to_string(options.lifetime_jitter) + ")");
+}
+
+}  // namespace thriftpool

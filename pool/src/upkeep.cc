@@ -1,0 +1,141 @@
+// Background upkeep: one thread per pool that closes idle slots past idle_timeout or
+// max_lifetime, checks idle slots every keepalive_interval, and keeps min_idle slots ready. Like
+// every other path it holds the pool's lock only to move slots around, never during a factory,
+// closer or pinger call.
+#include <thriftpool/internal/pool_core.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "coarse_clock.h"
+#include "pool_state.h"
+
+namespace thriftpool {
+namespace internal {
+namespace {
+
+constexpr std::chrono::milliseconds kMinTick{5};
+constexpr std::chrono::milliseconds kMaxTick{1000};
+constexpr std::chrono::milliseconds kFirstBackoff{50};
+constexpr std::chrono::milliseconds kMaxBackoff{5000};
+
+}  // namespace
+
+bool PoolCore::NeedsUpkeep() const {
+  return options_.idle_timeout.count() > 0 || options_.max_lifetime.count() > 0 ||
+         options_.min_idle > 0 ||
+         (options_.keepalive_interval.count() > 0 && hooks_->HasKeepaliveCheck());
+}
+
+std::chrono::milliseconds PoolCore::UpkeepTick() const {
+  std::chrono::milliseconds tick = kMaxTick;
+  for (std::chrono::milliseconds period :
+       {options_.idle_timeout, options_.max_lifetime, options_.keepalive_interval}) {
+    if (period.count() > 0) tick = std::min(tick, period / 2);
+  }
+  return std::clamp(tick, kMinTick, kMaxTick);
+}
+
+void PoolCore::UpkeepLoop() {
+  const std::chrono::milliseconds tick = UpkeepTick();
+  std::unique_lock<std::mutex> lock(mu_);
+  State& st = *state_;
+  while (!st.closed) {
+    UpkeepOnce(lock);
+    if (st.closed) break;
+    st.upkeep_cv.wait_for(lock, tick, [&] { return st.closed || st.refill_requested; });
+    st.refill_requested = false;
+  }
+}
+
+void PoolCore::UpkeepOnce(std::unique_lock<std::mutex>& lock) {
+  State& st = *state_;
+  const Clock::time_point now = CoarseClock::Now();
+  const Clock::time_point late_now = now + CoarseClock::Slack();
+
+  std::vector<Slot*> expired;
+  std::vector<Slot*> to_check;
+  const bool keepalive = options_.keepalive_interval.count() > 0 && hooks_->HasKeepaliveCheck();
+  auto keep = std::remove_if(st.idle.begin(), st.idle.end(), [&](Slot* slot) {
+    std::uint64_t PoolStats::*reason = nullptr;
+    if (ExpiredLocked(*slot, now, &reason)) {
+      ForgetLocked(reason);
+      expired.push_back(slot);
+      return true;
+    }
+    if (keepalive && late_now - slot->checked_at >= options_.keepalive_interval) {
+      ++st.in_use;  // lent to this thread for the check
+      to_check.push_back(slot);
+      return true;
+    }
+    return false;
+  });
+  st.idle.erase(keep, st.idle.end());
+
+  std::size_t refills = 0;
+  const std::size_t ready = st.idle.size() + to_check.size() + st.refilling;
+  if (options_.min_idle > ready && now >= st.refill_not_before) {
+    const std::size_t room = options_.max_cap - st.open - st.creating;
+    refills = std::min(options_.min_idle - ready, room);
+    st.creating += refills;
+    st.refilling += refills;
+  }
+  if (!expired.empty()) WakeWaiterIfUsefulLocked();
+  if (expired.empty() && to_check.empty() && refills == 0) return;
+
+  lock.unlock();
+  for (Slot* slot : expired) CloseSlot(slot);
+  for (Slot* slot : to_check) {
+    const bool alive = hooks_->CheckWhileIdle(slot->object);
+    const Clock::time_point checked = CoarseClock::Now();
+    lock.lock();
+    --st.in_use;
+    Slot* to_close = slot;
+    if (st.closed) {
+      ForgetLocked(&PoolStats::closed_on_release);
+    } else if (!alive) {
+      ForgetLocked(&PoolStats::closed_broken);
+      WakeWaiterIfUsefulLocked();
+    } else {
+      slot->checked_at = checked;
+      to_close = ShelveLocked(slot);
+    }
+    lock.unlock();
+    if (to_close != nullptr) CloseSlot(to_close);
+  }
+  for (std::size_t made = 0; made < refills; ++made) {
+    Slot* slot = nullptr;
+    try {
+      slot = NewSlot(hooks_->Create());
+    } catch (...) {
+      // Back off and give the remaining reservations back; callers never wait on a refill.
+      lock.lock();
+      const std::size_t unused = refills - made;
+      st.creating -= unused;
+      st.refilling -= unused;
+      ++st.counters.create_failures;
+      st.refill_backoff = std::clamp(st.refill_backoff * 2, kFirstBackoff, kMaxBackoff);
+      st.refill_not_before = CoarseClock::Now() + st.refill_backoff;
+      WakeWaiterIfUsefulLocked();
+      return;
+    }
+    lock.lock();
+    --st.creating;
+    --st.refilling;
+    ++st.open;
+    ++st.counters.created;
+    st.refill_backoff = std::chrono::milliseconds(0);
+    Slot* to_close = slot;
+    if (st.closed) {
+      ForgetLocked(&PoolStats::closed_on_release);
+    } else {
+      to_close = ShelveLocked(slot);
+    }
+    lock.unlock();
+    if (to_close != nullptr) CloseSlot(to_close);
+  }
+  lock.lock();
+}
+
+}  // namespace internal
+}  // namespace thriftpool
