@@ -71,7 +71,7 @@ PoolCore::PoolCore(const PoolOptions& options, std::unique_ptr<ObjectHooks> hook
       state_->idle.push_back(slot);
     }
   } catch (...) {
-    for (Slot* slot : state_->idle) CloseSlot(slot);
+    for (Slot* slot : state_->idle) CloseObject(slot);
     throw;
   }
   if (NeedsUpkeep()) upkeep_ = std::thread([this] { UpkeepLoop(); });
@@ -94,13 +94,22 @@ Slot* PoolCore::NewSlot(void* object) {
   return slot;
 }
 
-void PoolCore::CloseSlot(Slot* slot) noexcept {
+bool PoolCore::CloseObject(Slot* slot) noexcept {
   const bool ok = hooks_->Close(slot->object);
   delete slot;
-  if (!ok) {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++state_->counters.close_errors;
-  }
+  return ok;
+}
+
+void PoolCore::CloseSlot(Slot* slot) noexcept {
+  const bool ok = CloseObject(slot);
+  std::unique_lock<std::mutex> lock(mu_);
+  State& st = *state_;
+  --st.closing;
+  if (!ok) ++st.counters.close_errors;
+  WakeWaiterIfUsefulLocked();
+  const bool free_core = st.abandoned && st.in_use == 0 && st.creating == 0 && st.closing == 0;
+  lock.unlock();
+  if (free_core) delete this;
 }
 
 bool PoolCore::ExpiredLocked(const Slot& slot, Clock::time_point coarse_now,
@@ -120,14 +129,20 @@ bool PoolCore::ExpiredLocked(const Slot& slot, Clock::time_point coarse_now,
 void PoolCore::ForgetLocked(std::uint64_t PoolStats::*reason) {
   State& st = *state_;
   --st.open;
+  ++st.closing;
   ++st.counters.closed;
   ++(st.counters.*reason);
+}
+
+bool PoolCore::HasRoomLocked() const {
+  const State& st = *state_;
+  return st.open + st.creating + st.closing < options_.max_cap;
 }
 
 void PoolCore::WakeWaiterIfUsefulLocked() {
   State& st = *state_;
   if (st.head == nullptr || st.waiter_woken) return;
-  if (st.idle.empty() && st.open + st.creating >= options_.max_cap) return;
+  if (st.idle.empty() && !HasRoomLocked()) return;
   st.head->woken = true;
   st.waiter_woken = true;
   st.head->cv.notify_one();
@@ -185,7 +200,6 @@ Slot* PoolCore::ShelveLocked(Slot* slot) {
   }
   if (st.idle.size() >= options_.max_idle) {
     ForgetLocked(&PoolStats::closed_max_idle);
-    WakeWaiterIfUsefulLocked();
     return slot;
   }
   st.idle.push_back(slot);
@@ -221,7 +235,7 @@ Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode) {
         st.refill_requested = true;
         st.upkeep_cv.notify_one();
       }
-    } else if (!st.idle.empty() || st.open + st.creating < options_.max_cap) {
+    } else if (!st.idle.empty() || HasRoomLocked()) {
       if (me) EndWaitLocked(&*me), me.reset();
       return CreateUnlocked(lock);
     } else {
@@ -268,7 +282,6 @@ Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode) {
     if (needs_time_ && ExpiredLocked(*slot, now, &reason)) {
       --st.in_use;
       ForgetLocked(reason);
-      WakeWaiterIfUsefulLocked();
       lock.unlock();
       CloseSlot(slot);
       lock.lock();
@@ -284,7 +297,6 @@ Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode) {
     if (alive && !st.closed) return slot;
     --st.in_use;
     ForgetLocked(alive ? &PoolStats::closed_on_release : &PoolStats::closed_broken);
-    WakeWaiterIfUsefulLocked();
     lock.unlock();
     CloseSlot(slot);
     lock.lock();
@@ -293,15 +305,19 @@ Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode) {
 
 Slot* PoolCore::CreateUnlocked(std::unique_lock<std::mutex>& lock) {
   State& st = *state_;
-  Slot* replaced = nullptr;  // an idle slot closed to make room (kFresh at max_cap)
-  if (st.open + st.creating >= options_.max_cap) {
-    replaced = st.idle.front();  // the least recently used one
+  // kFresh at max_cap: the least recently used idle slot makes room. Its place passes straight
+  // from `closing` to `creating`, and it is closed before the factory runs, so the two never
+  // exist at once beyond max_cap.
+  Slot* replaced = nullptr;
+  if (!HasRoomLocked()) {
+    replaced = st.idle.front();
     st.idle.erase(st.idle.begin());
     ForgetLocked(&PoolStats::closed_replaced);
+    --st.closing;
   }
   ++st.creating;
   lock.unlock();
-  if (replaced != nullptr) CloseSlot(replaced);
+  const bool replaced_closed_cleanly = replaced == nullptr || CloseObject(replaced);
   void* object;
   try {
     object = hooks_->Create();
@@ -309,11 +325,13 @@ Slot* PoolCore::CreateUnlocked(std::unique_lock<std::mutex>& lock) {
     lock.lock();
     --st.creating;
     ++st.counters.create_failures;
+    if (!replaced_closed_cleanly) ++st.counters.close_errors;
     WakeWaiterIfUsefulLocked();
     throw;
   }
   Slot* slot = NewSlot(object);
   lock.lock();
+  if (!replaced_closed_cleanly) ++st.counters.close_errors;
   --st.creating;
   ++st.open;
   ++st.counters.created;
@@ -338,18 +356,14 @@ void PoolCore::Return(Slot* slot, bool broken) noexcept {
     ForgetLocked(&PoolStats::closed_on_release);
   } else if (broken) {
     ForgetLocked(&PoolStats::closed_broken);
-    WakeWaiterIfUsefulLocked();
   } else if (now + CoarseClock::Slack() >= slot->expires_at) {
     ForgetLocked(&PoolStats::closed_max_lifetime);
-    WakeWaiterIfUsefulLocked();
   } else {
     slot->returned_at = slot->checked_at = now;
     to_close = ShelveLocked(slot);
   }
-  const bool free_core = st.abandoned && st.in_use == 0 && st.creating == 0;
   lock.unlock();
   if (to_close != nullptr) CloseSlot(to_close);
-  if (free_core) delete this;
 }
 
 void PoolCore::Release() noexcept {
@@ -372,7 +386,7 @@ void PoolCore::Abandon() noexcept {
   Release();
   std::unique_lock<std::mutex> lock(mu_);
   state_->abandoned = true;
-  const bool free_core = state_->in_use == 0 && state_->creating == 0;
+  const bool free_core = state_->in_use == 0 && state_->creating == 0 && state_->closing == 0;
   lock.unlock();
   if (free_core) delete this;
 }
@@ -391,6 +405,7 @@ PoolStats PoolCore::Stats() const {
   stats.idle = st.idle.size();
   stats.in_use = st.in_use;
   stats.creating = st.creating;
+  stats.closing = st.closing;
   stats.waiting = st.waiting;
   return stats;
 }

@@ -26,14 +26,16 @@ struct PoolCore::Waiter {
 };
 
 struct PoolCore::State {
-  bool closed = false;     // Release has run
-  bool abandoned = false;  // the ChannelPool is gone: free the core when in_use and creating are 0
+  bool closed = false;  // Release has run
+  // The ChannelPool is gone: free the core once in_use, creating and closing are all 0.
+  bool abandoned = false;
 
   // Slots ready for take-out, most recently returned last (taken LIFO, so hot connections stay
   // hot and surplus ones age out). Capacity reserved for max_cap: pushing never allocates.
   std::vector<Slot*> idle;
   std::size_t in_use = 0;    // slots lent out (to callers, or to the upkeep's keepalive check)
   std::size_t creating = 0;  // factory calls under way; they hold a place under max_cap
+  std::size_t closing = 0;   // closer calls under way; they hold a place under max_cap too
 
   // Waiting Gets, oldest first.
   Waiter* head = nullptr;

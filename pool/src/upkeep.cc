@@ -75,12 +75,11 @@ void PoolCore::UpkeepOnce(std::unique_lock<std::mutex>& lock) {
   std::size_t refills = 0;
   const std::size_t ready = st.idle.size() + to_check.size() + st.refilling;
   if (options_.min_idle > ready && now >= st.refill_not_before) {
-    const std::size_t room = options_.max_cap - st.open - st.creating;
+    const std::size_t room = options_.max_cap - st.open - st.creating - st.closing;
     refills = std::min(options_.min_idle - ready, room);
     st.creating += refills;
     st.refilling += refills;
   }
-  if (!expired.empty()) WakeWaiterIfUsefulLocked();
   if (expired.empty() && to_check.empty() && refills == 0) return;
 
   lock.unlock();
@@ -95,7 +94,6 @@ void PoolCore::UpkeepOnce(std::unique_lock<std::mutex>& lock) {
       ForgetLocked(&PoolStats::closed_on_release);
     } else if (!alive) {
       ForgetLocked(&PoolStats::closed_broken);
-      WakeWaiterIfUsefulLocked();
     } else {
       slot->checked_at = checked;
       to_close = ShelveLocked(slot);

@@ -9,7 +9,7 @@
 namespace thriftpool {
 
 // Taken under the pool's lock, so the invariants hold in every snapshot:
-//   open == idle + in_use, open == created - closed, open + creating <= max_cap, and
+//   open == idle + in_use, open == created - closed, open + creating + closing <= max_cap, and
 //   closed == closed_idle_timeout + closed_max_lifetime + closed_max_idle + closed_broken +
 //             closed_replaced + closed_on_release.
 struct PoolStats {
@@ -18,6 +18,7 @@ struct PoolStats {
   std::size_t idle = 0;      // waiting in the pool
   std::size_t in_use = 0;    // lent out (to callers, or to the background keepalive check)
   std::size_t creating = 0;  // factory calls under way (not counted in open)
+  std::size_t closing = 0;   // closer calls under way (counted in closed, not in open)
   std::size_t waiting = 0;   // Get calls waiting now
 
   std::uint64_t created = 0;          // factory successes

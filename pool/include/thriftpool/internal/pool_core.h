@@ -83,15 +83,22 @@ class PoolCore {
   // PoolClosedError if Release ran meanwhile.
   Slot* CreateUnlocked(std::unique_lock<std::mutex>& lock);
   Slot* NewSlot(void* object);
+  // Runs the closer and frees the slot; false if the closer threw. No bookkeeping.
+  bool CloseObject(Slot* slot) noexcept;
+  // Closes a slot that ForgetLocked took off the books, then frees its place under max_cap (and
+  // the core itself, if it was abandoned and this was the last slot out).
   void CloseSlot(Slot* slot) noexcept;
   // True (and the closed_* counter in `reason`) when `slot` must not be handed out any more.
   bool ExpiredLocked(const Slot& slot, Clock::time_point coarse_now,
                      std::uint64_t PoolStats::** reason) const;
-  // Counts one slot leaving `open` for `reason`; the caller closes it after unlocking.
+  // Counts one slot leaving `open` for `reason`; it stays counted in `closing` (and so under
+  // max_cap) until the caller, after unlocking, has closed it with CloseSlot.
   void ForgetLocked(std::uint64_t PoolStats::*reason);
   // Puts a returned or refilled slot where it belongs: to a starving waiter, on the idle stack,
   // or (over max_idle) out: returns the slot to close, or nullptr.
   Slot* ShelveLocked(Slot* slot);
+  // Whether another object may be created: open + creating + closing < max_cap.
+  bool HasRoomLocked() const;
   // Wakes the oldest waiter if it could now be served and no waiter is already woken.
   void WakeWaiterIfUsefulLocked();
   void EnqueueLocked(Waiter* waiter, bool at_front);
