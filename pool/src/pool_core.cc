@@ -209,6 +209,56 @@ Slot* PoolCore::ShelveLocked(Slot* slot) {
 
 Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode) {
   std::unique_lock<std::mutex> lock(mu_);
+  const State& st = *state_;
+  if (mode == AcquireMode::kAny && !st.closed && !st.idle.empty()) {
+    if (Slot* slot = CheckOutLocked(lock, PopIdleLocked())) return slot;
+  }
+  return AcquireSlow(lock, wait, mode);
+}
+
+Slot* PoolCore::PopIdleLocked() {
+  State& st = *state_;
+  Slot* slot = st.idle.back();
+  st.idle.pop_back();
+  ++st.in_use;
+  if (options_.min_idle > 0 && st.idle.size() < options_.min_idle && !st.refill_requested) {
+    st.refill_requested = true;
+    st.upkeep_cv.notify_one();
+  }
+  return slot;
+}
+
+Slot* PoolCore::CheckOutLocked(std::unique_lock<std::mutex>& lock, Slot* slot) {
+  State& st = *state_;
+  const Clock::time_point now = needs_time_ ? CoarseClock::Now() : Clock::time_point();
+  std::uint64_t PoolStats::*reason = nullptr;
+  if (st.closed) {  // a slot handed to a waiter just before Release
+    reason = &PoolStats::closed_on_release;
+  } else if (needs_time_ && ExpiredLocked(*slot, now, &reason)) {
+    // `reason` says which limit it passed.
+  } else if (take_out_check_ &&
+             (options_.ping_skip_window.count() == 0 ||
+              now + CoarseClock::Slack() - slot->checked_at >= options_.ping_skip_window)) {
+    lock.unlock();
+    const bool alive = hooks_->CheckOnTakeOut(slot->object);
+    lock.lock();
+    if (st.closed) {
+      reason = &PoolStats::closed_on_release;
+    } else if (!alive) {
+      reason = &PoolStats::closed_broken;
+    }
+  }
+  if (reason == nullptr) return slot;
+  --st.in_use;
+  ForgetLocked(reason);
+  lock.unlock();
+  CloseSlot(slot);
+  lock.lock();
+  return nullptr;
+}
+
+Slot* PoolCore::AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds wait,
+                            AcquireMode mode) {
   State& st = *state_;
   std::optional<Waiter> me;  // made only once this Get has to wait
   Clock::time_point deadline;
@@ -228,13 +278,7 @@ Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode) {
     } else if (st.closed) {
       throw PoolClosedError("thriftpool: pool released");
     } else if (!st.idle.empty() && mode == AcquireMode::kAny) {
-      slot = st.idle.back();
-      st.idle.pop_back();
-      ++st.in_use;
-      if (options_.min_idle > 0 && st.idle.size() < options_.min_idle && !st.refill_requested) {
-        st.refill_requested = true;
-        st.upkeep_cv.notify_one();
-      }
+      slot = PopIdleLocked();
     } else if (!st.idle.empty() || HasRoomLocked()) {
       if (me) EndWaitLocked(&*me), me.reset();
       return CreateUnlocked(lock);
@@ -266,40 +310,8 @@ Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode) {
       }
       continue;
     }
-
-    // Got a slot: check it with the lock released.
     if (me) EndWaitLocked(&*me), me.reset();
-    if (st.closed) {  // a slot handed over just before Release
-      --st.in_use;
-      ForgetLocked(&PoolStats::closed_on_release);
-      lock.unlock();
-      CloseSlot(slot);
-      lock.lock();
-      continue;
-    }
-    const Clock::time_point now = needs_time_ ? CoarseClock::Now() : Clock::time_point();
-    std::uint64_t PoolStats::*reason = nullptr;
-    if (needs_time_ && ExpiredLocked(*slot, now, &reason)) {
-      --st.in_use;
-      ForgetLocked(reason);
-      lock.unlock();
-      CloseSlot(slot);
-      lock.lock();
-      continue;
-    }
-    const bool must_check = take_out_check_ && (options_.ping_skip_window.count() == 0 ||
-                                                now + CoarseClock::Slack() - slot->checked_at >=
-                                                    options_.ping_skip_window);
-    if (!must_check) return slot;
-    lock.unlock();
-    const bool alive = hooks_->CheckOnTakeOut(slot->object);
-    lock.lock();
-    if (alive && !st.closed) return slot;
-    --st.in_use;
-    ForgetLocked(alive ? &PoolStats::closed_on_release : &PoolStats::closed_broken);
-    lock.unlock();
-    CloseSlot(slot);
-    lock.lock();
+    if (Slot* good = CheckOutLocked(lock, slot)) return good;
   }
 }
 

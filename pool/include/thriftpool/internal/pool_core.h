@@ -78,6 +78,14 @@ class PoolCore {
   struct Waiter;
   struct State;
 
+  // Everything but the hot path of Acquire: creating, waiting, retrying after a bad slot.
+  Slot* AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds wait,
+                    AcquireMode mode);
+  // Takes the most recently returned idle slot for a caller (asks for a refill below min_idle).
+  Slot* PopIdleLocked();
+  // Returns `slot` if it may be handed out (not expired, pinger passed, pool open); otherwise
+  // closes it (with the lock released) and returns nullptr. Releases the lock for the pinger.
+  Slot* CheckOutLocked(std::unique_lock<std::mutex>& lock, Slot* slot);
   // Creates a slot for the caller (closing the least recently used idle one first when at
   // max_cap), releasing the lock during the factory call. Throws what the factory throws, or
   // PoolClosedError if Release ran meanwhile.
