@@ -1,0 +1,141 @@
+// user_server: serves the sample UserService until SIGINT or SIGTERM.
+//
+// Prints "listening on HOST:PORT" as its first line on stdout once it accepts connections.
+// Exit status: 0 after a signal, 1 when it cannot listen, 2 for a bad command line.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <signal.h>
+#include <thrift/Thrift.h>
+#include <thriftpool/user_server.h>
+
+#include <cstdint>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+DEFINE_string(host, "127.0.0.1", "Address to listen on.");
+DEFINE_int32(port, 0, "Port to listen on, 0..65535; 0 picks any free port.");
+DEFINE_string(transport, "buffered", "Thrift transport: buffered or framed.");
+DEFINE_string(protocol, "binary", "Thrift protocol: binary or compact.");
+DEFINE_int64(users, 100000, "Users that exist from the start (ids 1..N), N >= 0.");
+DEFINE_int32(idle_timeout_ms, 0,
+             "Close a connection that sends no request for this many ms, >= 0; 0 = never.");
+
+namespace {
+
+using thriftpool::ParseProtocolKind;
+using thriftpool::ParseTransportKind;
+
+template <typename Parse>
+bool Parses(Parse parse, const std::string& text) {
+  try {
+    parse(text);
+    return true;
+  } catch (const std::invalid_argument&) {
+    return false;
+  }
+}
+
+bool ValidHost(const char*, const std::string& host) { return !host.empty(); }
+bool ValidPort(const char*, std::int32_t port) { return port >= 0 && port <= 65535; }
+bool ValidTransport(const char*, const std::string& text) {
+  return Parses(ParseTransportKind, text);
+}
+bool ValidProtocol(const char*, const std::string& text) { return Parses(ParseProtocolKind, text); }
+bool ValidUsers(const char*, std::int64_t users) { return users >= 0; }
+bool ValidIdleTimeout(const char*, std::int32_t ms) { return ms >= 0; }
+
+DEFINE_validator(host, &ValidHost);
+DEFINE_validator(port, &ValidPort);
+DEFINE_validator(transport, &ValidTransport);
+DEFINE_validator(protocol, &ValidProtocol);
+DEFINE_validator(users, &ValidUsers);
+DEFINE_validator(idle_timeout_ms, &ValidIdleTimeout);
+
+bool IsBoolFlag(const std::string& name) {
+  gflags::CommandLineFlagInfo info;
+  return gflags::GetCommandLineFlagInfo(name.c_str(), &info) && info.type == "bool";
+}
+
+// gflags reports a bad flag but exits with status 1, and this tool promises 2; so every flag is
+// first tried, the way gflags reads it, on flag values that are restored on return. Returns a
+// message naming the first flag that gflags would reject, or "" when it accepts them all.
+std::string FindBadFlag(int argc, char** argv) {
+  gflags::FlagSaver restore_flags;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg.size() < 2 || arg[0] != '-') continue;
+    const std::string body = arg.substr(arg[1] == '-' ? 2 : 1);
+    const std::size_t equals = body.find('=');
+    std::string name = body.substr(0, equals);
+    std::string value;
+    if (equals != std::string::npos) {
+      value = body.substr(equals + 1);
+    } else if (IsBoolFlag(name)) {
+      value = "true";
+    } else if (name.rfind("no", 0) == 0 && IsBoolFlag(name.substr(2))) {
+      name.erase(0, 2);
+      value = "false";
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    }
+    gflags::CommandLineFlagInfo info;
+    if (!gflags::GetCommandLineFlagInfo(name.c_str(), &info)) return "unknown flag --" + name;
+    if (gflags::SetCommandLineOption(name.c_str(), value.c_str()).empty()) {
+      return "invalid value '" + value + "' for --" + name + " (" + info.description + ")";
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage("Serves the sample UserService until SIGINT or SIGTERM.");
+  FLAGS_logtostderr = true;
+  if (const std::string error = FindBadFlag(argc, argv); !error.empty()) {
+    std::cerr << "user_server: " << error << std::endl;
+    return 2;
+  }
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (argc > 1) {
+    std::cerr << "user_server: unexpected argument '" << argv[1] << "'" << std::endl;
+    return 2;
+  }
+  google::InitGoogleLogging(argv[0]);
+
+  // Blocked before any thread exists, so that every thread inherits the mask and the sigwait
+  // below receives the signal; no work happens in a signal handler.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A reader that vanishes (a client, or whoever reads our stderr) must cost a failed write, not
+  // the process.
+  signal(SIGPIPE, SIG_IGN);
+
+  thriftpool::example::UserServerOptions options;
+  options.host = FLAGS_host;
+  options.port = FLAGS_port;
+  options.transport = ParseTransportKind(FLAGS_transport);
+  options.protocol = ParseProtocolKind(FLAGS_protocol);
+  options.users = FLAGS_users;
+  options.idle_timeout = std::chrono::milliseconds(FLAGS_idle_timeout_ms);
+  thriftpool::example::UserServer server(options);
+  try {
+    server.Start();
+  } catch (const apache::thrift::TException& e) {
+    std::cerr << "user_server: cannot listen on " << FLAGS_host << ":" << FLAGS_port << ": "
+              << e.what() << std::endl;
+    return 1;
+  }
+  std::cout << "listening on " << server.host() << ":" << server.port() << std::endl;
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  LOG(INFO) << "user_server: " << strsignal(signal_number) << ", stopping";
+  server.Stop();
+  return 0;
+}
