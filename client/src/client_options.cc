@@ -1,5 +1,6 @@
 #include <thriftpool/client_options.h>
 
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -10,9 +11,11 @@ void Require(bool ok, const char* field, const std::string& why) {
   if (!ok) throw std::invalid_argument(std::string("ClientOptions.") + field + ": " + why);
 }
 
-void RequireNonNegative(std::chrono::milliseconds value, const char* field) {
-  Require(value.count() >= 0, field,
-          "must not be negative (got " + std::to_string(value.count()) + " ms)");
+// TSocket keeps its timeouts as int milliseconds; a larger value would wrap around.
+void RequireTimeout(std::chrono::milliseconds value, const char* field) {
+  Require(value.count() >= 0 && value.count() <= std::numeric_limits<int>::max(), field,
+          "must be within 0.." + std::to_string(std::numeric_limits<int>::max()) + " ms (got " +
+              std::to_string(value.count()) + " ms)");
 }
 
 }  // namespace
@@ -41,9 +44,9 @@ void ValidateClientOptions(const ClientOptions& options) {
   Require(!options.host.empty(), "host", "must not be empty");
   Require(options.port >= 1 && options.port <= 65535, "port",
           "must be within 1..65535 (got " + std::to_string(options.port) + ")");
-  RequireNonNegative(options.connect_timeout, "connect_timeout");
-  RequireNonNegative(options.recv_timeout, "recv_timeout");
-  RequireNonNegative(options.send_timeout, "send_timeout");
+  RequireTimeout(options.connect_timeout, "connect_timeout");
+  RequireTimeout(options.recv_timeout, "recv_timeout");
+  RequireTimeout(options.send_timeout, "send_timeout");
   Require(options.max_message_size >= 1024, "max_message_size", "must be at least 1024 bytes");
   Require(options.max_frame_size >= 1024, "max_frame_size", "must be at least 1024 bytes");
   Require(options.max_frame_size <= options.max_message_size, "max_frame_size",

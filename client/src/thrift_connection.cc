@@ -10,6 +10,7 @@
 #include <thriftpool/thrift_connection.h>
 
 #include <mutex>
+#include <string>
 
 namespace thriftpool {
 namespace internal {
@@ -40,6 +41,7 @@ using apache::thrift::protocol::TBinaryProtocol;
 using apache::thrift::protocol::TCompactProtocol;
 using apache::thrift::transport::TBufferedTransport;
 using apache::thrift::transport::TFramedTransport;
+using apache::thrift::transport::TTransportException;
 
 int Millis(std::chrono::milliseconds value) { return static_cast<int>(value.count()); }
 
@@ -58,12 +60,29 @@ ThriftConnection::ThriftConnection(const ClientOptions& options) {
   } else {
     transport_ = std::make_shared<TBufferedTransport>(socket_, config_);
   }
+  // Thrift checks max_message_size only as bytes arrive, after sizing a string or container for
+  // the length the peer announced; these limits refuse a huge announced length before that.
+  const std::int32_t limit = options.max_message_size;
   if (options.protocol == ProtocolKind::kCompact) {
-    protocol_ = std::make_shared<TCompactProtocol>(transport_);
+    protocol_ = std::make_shared<TCompactProtocol>(transport_, limit, limit);
   } else {
-    protocol_ = std::make_shared<TBinaryProtocol>(transport_);
+    protocol_ = std::make_shared<TBinaryProtocol>(transport_, limit, limit, /*strict_read=*/false,
+                                                  /*strict_write=*/true);
   }
-  transport_->open();
+  try {
+    transport_->open();
+  } catch (const TTransportException& e) {
+    // TSocket reports a connect timeout as NOT_OPEN, like a refusal; callers need to tell a
+    // dead or unreachable host from a refused port.
+    if (e.getType() == TTransportException::NOT_OPEN &&
+        std::string(e.what()).find("timed out") != std::string::npos) {
+      throw TTransportException(TTransportException::TIMED_OUT,
+                                "connect to " + options.host + ":" + std::to_string(options.port) +
+                                    " timed out after " +
+                                    std::to_string(options.connect_timeout.count()) + " ms");
+    }
+    throw;
+  }
 }
 
 ThriftConnection::~ThriftConnection() { Close(); }

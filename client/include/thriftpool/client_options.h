@@ -32,7 +32,7 @@ struct RetryOptions {
 struct ClientOptions {
   std::string host = "127.0.0.1";
   int port = 9090;
-  // Finite by default: Thrift's own default of 0 blocks forever.
+  // Finite by default. 0 means no limit (Thrift's own default, which blocks forever).
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds recv_timeout{5000};
   std::chrono::milliseconds send_timeout{5000};
@@ -48,7 +48,7 @@ struct ClientOptions {
 };
 
 // Throws std::invalid_argument naming the field: empty host, port outside 1..65535, a negative
-// timeout, max sizes below 1 KiB, max_frame_size > max_message_size, max_retries outside 0..10,
+// timeout or one above INT_MAX ms, max sizes below 1 KiB, max_frame_size > max_message_size, max_retries outside 0..10,
 // budget_ratio outside [0, 10], budget_min_per_second < 0, budget_window below 1 s.
 void ValidateClientOptions(const ClientOptions& options);
 
