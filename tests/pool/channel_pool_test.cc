@@ -361,14 +361,14 @@ TEST_F(ChannelPoolTest, GetWithZeroWaitFailsAtOnceWhenNothingIsFree) {
 TEST_F(ChannelPoolTest, AFactoryErrorReachesTheCallerUnchangedAndFreesTheSlot) {
   FakePool& pool = MakePool(Caps(1, 1));
   registry_->SetCreateHook([registry = registry_.get()] {
-    if (registry->factory_calls() == 1) throw DialRefused("refused: 10.0.0.1:9090");
+    if (registry->factory_calls() == 1) throw DialRefused("refused: 127.0.0.1:1");
     if (registry->factory_calls() == 2) throw 42;  // not even a std::exception
   });
   try {
     pool.Get();
     FAIL() << "no exception";
   } catch (const DialRefused& e) {
-    EXPECT_STREQ(e.what(), "refused: 10.0.0.1:9090");
+    EXPECT_STREQ(e.what(), "refused: 127.0.0.1:1");
   }
   EXPECT_THROW(pool.Get(), int);
   PoolStats stats = pool.Stats();
