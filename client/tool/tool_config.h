@@ -1,0 +1,58 @@
+// ToolConfig: everything one user_client run needs, built from the command-line flags.
+#ifndef THRIFTPOOL_CLIENT_TOOL_TOOL_CONFIG_H_
+#define THRIFTPOOL_CLIENT_TOOL_TOOL_CONFIG_H_
+
+#include <thriftpool/client_options.h>
+#include <thriftpool/pool_options.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "server_address.h"
+
+namespace thriftpool::tool {
+
+// How a request gets its client; the load loop is the same for all three.
+enum class Mode {
+  kPool,     // ThriftClientPool::Call: the subject under test
+  kPerCall,  // a new connection for every request, closed after it: the baseline without a pool
+  kRaw,      // one dedicated connection per thread, opened before the clock starts: the floor
+};
+const char* ToString(Mode mode);
+// "pool", "per-call" or "raw"; throws std::invalid_argument naming the accepted values.
+Mode ParseMode(const std::string& text);
+
+// A command line that cannot run. The message names the flag (e.g. "--threads must be at
+// least 1"); user_client prints it and exits with status 2.
+class FlagError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+// One run, validated: the pool and client options passed ValidatePoolOptions and
+// ValidateClientOptions (client.host/port are filled in once the server is known).
+struct ToolConfig {
+  Mode mode = Mode::kPool;
+  int threads = 4;
+  // Exactly one bound is set: a total request count, or a wall-clock duration.
+  std::optional<std::int64_t> requests;
+  std::optional<std::chrono::duration<double>> duration;
+  // Ids are drawn from 1..users; also the embedded server's seed count.
+  std::int64_t users = 100000;
+  std::uint64_t seed = 1;
+  bool json = false;
+  // Unset: start an embedded UserServer on 127.0.0.1 and a free port.
+  std::optional<ServerAddress> server;
+  ClientOptions client;
+  PoolOptions pool;
+};
+
+// Reads the gflags (parsed already) into a ToolConfig. Throws FlagError naming the flag.
+ToolConfig ToolConfigFromFlags();
+
+}  // namespace thriftpool::tool
+
+#endif  // THRIFTPOOL_CLIENT_TOOL_TOOL_CONFIG_H_
