@@ -24,12 +24,8 @@ class ConnectionResetTest : public ::testing::Test {
     pool_options_.max_idle = kIdle;
   }
 
-  // Fills the pool with kIdle idle connections, kills them all with `kill`, and checks that the
-  // next 1000 calls succeed at their first attempt (non-idempotent calls, and no retry counted:
-  // the take-out probe must catch every dead one) and that exactly the dead ones were closed as
-  // broken.
-  void ExpectIdleResetHealed(const std::function<void()>& kill) {
-    UserPool pool(client_, pool_options_);
+  // Fills `pool` with kIdle idle connections and kills them all with `kill`.
+  void FillAndKill(UserPool& pool, const std::function<void()>& kill) {
     FillIdle(pool, kIdle);
     ASSERT_FALSE(HasFatalFailure());
     ASSERT_TRUE(WaitFor([&] { return server_.connection_count() == kIdle; }, milliseconds(2000)));
@@ -38,6 +34,17 @@ class ConnectionResetTest : public ::testing::Test {
     ASSERT_TRUE(WaitFor([&] { return server_.connection_count() == 0; }, milliseconds(2000)))
         << server_.connection_count() << " connections survived the kill";
     ASSERT_EQ(pool.Len(), kIdle) << "nothing should have noticed the deaths yet";
+  }
+
+  // With the probe on every take-out (ping_skip_window 0): fills the pool, kills every
+  // connection with `kill`, and checks that the next 1000 calls succeed at their first attempt
+  // (non-idempotent calls, and no retry counted: the probe must catch every dead one) and that
+  // exactly the dead ones were closed as broken.
+  void ExpectIdleResetHealed(const std::function<void()>& kill) {
+    pool_options_.ping_skip_window = milliseconds(0);
+    UserPool pool(client_, pool_options_);
+    FillAndKill(pool, kill);
+    ASSERT_FALSE(HasFatalFailure());
 
     const Stopwatch calls;
     for (std::int64_t id = 1; id <= 1000; ++id) {
@@ -68,6 +75,28 @@ TEST_F(ConnectionResetTest, IdleConnectionsKilledBySsAreReplaced) {
 
 TEST_F(ConnectionResetTest, IdleConnectionsResetByTheServerAreReplaced) {
   ExpectIdleResetHealed([&] { server_.KillConnections(); });
+}
+
+// With the default ping_skip_window, connections returned just before they were reset are handed
+// out unprobed. A reset socket fails the write before any byte leaves, so even non-idempotent
+// calls are retried safely: none fails, and retries find and close the dead ones.
+TEST_F(ConnectionResetTest, ResetsWithinThePingSkipWindowCostRetriesNotFailures) {
+  ASSERT_GT(pool_options_.ping_skip_window, milliseconds(0)) << "the default window is on";
+  UserPool pool(client_, pool_options_);
+  FillAndKill(pool, [&] { server_.KillConnections(); });
+  ASSERT_FALSE(HasFatalFailure());
+  for (std::int64_t id = 1; id <= 100; ++id) {
+    example::User user;
+    ASSERT_NO_THROW(user = GetUser(pool, id, CallOptions{})) << "call " << id;
+    ASSERT_TRUE(IsUser(user, id));
+  }
+  const ClientPoolStats stats = pool.Stats();
+  ReportFigure("reset_within_skip_window", "100 calls: retries " + std::to_string(stats.retries) +
+                                               ", closed_broken " +
+                                               std::to_string(stats.pool.closed_broken));
+  EXPECT_GT(stats.retries, 0u) << "the dead connections were handed out unprobed";
+  EXPECT_EQ(stats.pool.closed_broken, stats.retries);
+  EXPECT_EQ(stats.retries_denied, 0u);
 }
 
 // 4 threads of idempotent getUser for 10 s while every connection is destroyed every 200 ms:

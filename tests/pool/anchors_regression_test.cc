@@ -217,7 +217,7 @@ TEST_F(AnchorsRegression, Bug9NoRaceOnThePingerDuringRelease) {
 // 10. A connection handed straight to a waiter skipped Ping. Both right after the waiter queued
 // (woken to retry) and after it has waited a while (objects may then be passed to it directly).
 TEST_F(AnchorsRegression, Bug10AnObjectHandedToAWaiterIsPinged) {
-  FakePool& pool = MakePool(Caps(1, 1), Pingers::kTakeOut);
+  FakePool& pool = MakePool(PingEveryTakeOut(Caps(1, 1)), Pingers::kTakeOut);
   for (const Ms settle : {Ms(0), Ms(50)}) {
     FakeLease held = pool.Get();
     const int dead = held->id();

@@ -89,6 +89,21 @@ TEST_F(ChannelPoolTest, PutKeepsTheObjectForReuse) {
   EXPECT_EQ(registry_->closed(), 0);
 }
 
+TEST_F(ChannelPoolTest, AThreadGetsBackTheObjectItReturnedLast) {
+  FakePool& pool = MakePool(Caps(4, 4));
+  FakeLease mine = pool.Get();
+  FakeLease theirs = pool.Get();
+  FakeConn* my_object = mine.get();
+  pool.Put(std::move(mine));
+  std::thread other([&] { pool.Put(std::move(theirs)); });  // now the most recently returned
+  other.join();
+  FakeLease again = pool.Get(Ms(0));
+  EXPECT_EQ(again.get(), my_object) << "took another thread's object over its own";
+  FakeLease next = pool.Get(Ms(0));
+  EXPECT_NE(next.get(), my_object);
+  EXPECT_EQ(registry_->created(), 2);
+}
+
 TEST_F(ChannelPoolTest, DiscardClosesTheObjectAndFreesItsSlot) {
   FakePool& pool = MakePool(Caps(1, 1));
   FakeLease lease = pool.Get();
@@ -198,7 +213,7 @@ TEST_F(ChannelPoolTest, MaxLifetimeCountsFromCreation) {
 }
 
 TEST_F(ChannelPoolTest, FailedPingClosesTheObjectAndTriesTheNext) {
-  FakePool& pool = MakePool(WithInitialCap(3, 3), Pingers::kTakeOut);
+  FakePool& pool = MakePool(PingEveryTakeOut(WithInitialCap(3, 3)), Pingers::kTakeOut);
   registry_->Kill(1);
   registry_->Kill(2);
   FakeLease lease = pool.Get(Ms(0));
@@ -216,7 +231,7 @@ TEST_F(ChannelPoolTest, FailedPingClosesTheObjectAndTriesTheNext) {
 }
 
 TEST_F(ChannelPoolTest, APingerExceptionMeansDead) {
-  FakePool& pool = MakePool(Caps(2, 2), Pingers::kTakeOut);
+  FakePool& pool = MakePool(PingEveryTakeOut(Caps(2, 2)), Pingers::kTakeOut);
   { FakeLease lease = pool.Get(); }
   registry_->SetPingHook([] { throw std::runtime_error("ping exploded"); });
   FakeLease lease = pool.Get(Ms(0));
@@ -225,7 +240,7 @@ TEST_F(ChannelPoolTest, APingerExceptionMeansDead) {
 }
 
 TEST_F(ChannelPoolTest, ZeroPingSkipWindowPingsEveryTakeOutOfAnIdleObject) {
-  FakePool& pool = MakePool(Caps(2, 2), Pingers::kTakeOut);
+  FakePool& pool = MakePool(PingEveryTakeOut(Caps(2, 2)), Pingers::kTakeOut);
   for (int i = 0; i < 3; ++i) {
     FakeLease lease = pool.Get(Ms(0));
     EXPECT_EQ(lease->id(), 1);

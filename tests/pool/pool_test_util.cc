@@ -136,6 +136,11 @@ PoolOptions Caps(std::size_t max_cap, std::size_t max_idle) {
   return options;
 }
 
+PoolOptions PingEveryTakeOut(PoolOptions options) {
+  options.ping_skip_window = Ms(0);
+  return options;
+}
+
 std::string InvariantViolation(const PoolStats& s) {
   std::ostringstream out;
   const std::uint64_t reasons = s.closed_idle_timeout + s.closed_max_lifetime + s.closed_max_idle +

@@ -130,6 +130,9 @@ class FakeRegistry : public std::enable_shared_from_this<FakeRegistry> {
 // Options with the given caps and everything else at its default.
 PoolOptions Caps(std::size_t max_cap, std::size_t max_idle);
 
+// `options` with ping_skip_window 0: the take-out pinger runs on every take-out.
+PoolOptions PingEveryTakeOut(PoolOptions options);
+
 // "" when the documented PoolStats invariants hold, else a description of the first broken one.
 std::string InvariantViolation(const PoolStats& stats);
 

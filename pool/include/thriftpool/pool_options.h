@@ -8,7 +8,10 @@
 namespace thriftpool {
 
 // Every duration of 0 means "off". Durations are checked with a clock of a few milliseconds'
-// resolution: an expiry may act up to 10 ms early, never late.
+// resolution. A Get never hands out a connection past idle_timeout or max_lifetime (the check
+// may act up to 10 ms early, never late); idle connections that expire while nobody asks are
+// closed by the background upkeep on its next tick (half the shortest period set, within
+// 5 ms..1 s), so they may linger idle that much past their expiry.
 struct PoolOptions {
   // Connections the pool's constructor opens (its factory errors propagate). At most max_idle.
   std::size_t initial_cap = 0;
@@ -33,9 +36,11 @@ struct PoolOptions {
   std::chrono::milliseconds keepalive_interval{0};
 
   // Take-out check: a connection returned or checked less than this long ago is handed out
-  // without calling the pinger (HikariCP skips validation the same way, with 500 ms). 0: the
-  // pinger runs on every take-out, including connections passed straight to a waiter.
-  std::chrono::milliseconds ping_skip_window{0};
+  // without calling the pinger, so a busy pool makes no check (for ThriftClientPool: no system
+  // call) per Get; HikariCP skips validation the same way, with the same 500 ms. A connection
+  // that died within the window then fails its call, which ThriftClientPool::Call retries when
+  // safe. 0: the pinger runs on every take-out, including connections passed to a waiter.
+  std::chrono::milliseconds ping_skip_window{500};
   // Largest part of max_lifetime cut at random per connection, in [0, 0.5].
   double lifetime_jitter = 0.025;
 };

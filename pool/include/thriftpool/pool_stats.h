@@ -33,7 +33,9 @@ struct PoolStats {
   std::uint64_t close_errors = 0;       // closer calls that threw (swallowed)
 
   std::uint64_t wait_count = 0;                   // Get calls that had to wait
-  std::uint64_t wait_timeouts = 0;                // Get calls that ended in PoolTimeoutError
+  // Get calls that ended in PoolTimeoutError. A Get with a wait of 0 never waits: when nothing
+  // is free it counts here, not in wait_count.
+  std::uint64_t wait_timeouts = 0;
   std::chrono::nanoseconds wait_duration{0};      // total time spent waiting
   std::chrono::nanoseconds max_wait_duration{0};  // longest single wait
 };

@@ -42,6 +42,7 @@ struct Slot {
   Clock::time_point expires_at;   // created_at + jittered max_lifetime, or max() when off
   Clock::time_point checked_at;   // coarse: last return or successful keepalive check
   Clock::time_point returned_at;  // coarse: last return (idle_timeout counts from here)
+  const void* returned_by = nullptr;  // the thread that returned it last (see PopIdleLocked)
 };
 
 enum class AcquireMode {
