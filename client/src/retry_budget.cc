@@ -1,5 +1,7 @@
 #include <thriftpool/retry_budget.h>
 
+#include <time.h>
+
 #include <stdexcept>
 
 namespace thriftpool {
@@ -17,28 +19,50 @@ RetryBudget::RetryBudget(double ratio, int min_per_second, std::chrono::seconds 
   }
 }
 
-RetryBudget::Bucket& RetryBudget::CurrentBucketLocked(Clock::time_point now) {
-  const std::int64_t second =
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+RetryBudget::Clock::time_point RetryBudget::CoarseNow() {
+  // steady_clock is CLOCK_MONOTONIC on Linux; the coarse variant counts from the same origin.
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+      std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec)));
+}
+
+std::int64_t RetryBudget::SecondOf(Clock::time_point now) {
+  return std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+}
+
+RetryBudget::Bucket& RetryBudget::CurrentBucketLocked(std::int64_t second) {
   Bucket& bucket = buckets_[static_cast<std::size_t>(second % window_seconds_)];
-  if (bucket.second != second) bucket = Bucket{second, 0, 0};
+  if (bucket.second.load(std::memory_order_relaxed) != second) {
+    bucket.calls.store(0, std::memory_order_relaxed);
+    bucket.retries = 0;
+    bucket.second.store(second, std::memory_order_release);
+  }
   return bucket;
 }
 
 void RetryBudget::RecordCall(Clock::time_point now) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ++CurrentBucketLocked(now).calls;
+  const std::int64_t second = SecondOf(now);
+  Bucket& bucket = buckets_[static_cast<std::size_t>(second % window_seconds_)];
+  // Once a second, the first call of that second recycles its bucket under the lock. A call that
+  // races a recycling may land in the old count or the new: a budget needs no exact count.
+  if (bucket.second.load(std::memory_order_acquire) != second) {
+    std::lock_guard<std::mutex> lock(mu_);
+    CurrentBucketLocked(second);
+  }
+  bucket.calls.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool RetryBudget::TryWithdraw(Clock::time_point now) {
+  const std::int64_t second = SecondOf(now);
   std::lock_guard<std::mutex> lock(mu_);
-  Bucket& current = CurrentBucketLocked(now);
+  Bucket& current = CurrentBucketLocked(second);
   std::uint64_t calls = 0;
   std::uint64_t retries = 0;
   for (int i = 0; i < window_seconds_; ++i) {
     const Bucket& bucket = buckets_[static_cast<std::size_t>(i)];
-    if (bucket.second > current.second - window_seconds_) {
-      calls += bucket.calls;
+    if (bucket.second.load(std::memory_order_relaxed) > second - window_seconds_) {
+      calls += bucket.calls.load(std::memory_order_relaxed);
       retries += bucket.retries;
     }
   }

@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 namespace thriftpool {
 namespace {
@@ -41,6 +43,27 @@ TEST(RetryBudget, ZeroBudgetNeverRetries) {
   RetryBudget budget(0, 0, seconds(1));
   for (int i = 0; i < 100; ++i) budget.RecordCall(kStart);
   EXPECT_FALSE(budget.TryWithdraw(kStart));
+}
+
+TEST(RetryBudget, CallsFromManyThreadsAreAllCounted) {
+  RetryBudget budget(0.5, 0, seconds(10));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) budget.RecordCall(kStart);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(Withdrawals(budget, 5000, kStart), 2000);
+}
+
+TEST(RetryBudget, CoarseNowReadsTheSteadyClock) {
+  // Same origin as steady_clock, behind it by at most the coarse clock's resolution (a few ms).
+  const auto before = RetryBudget::Clock::now();
+  const auto coarse = RetryBudget::CoarseNow();
+  const auto after = RetryBudget::Clock::now();
+  EXPECT_GT(coarse, before - std::chrono::milliseconds(50));
+  EXPECT_LE(coarse, after);
 }
 
 TEST(RetryBudget, RejectsBadParameters) {

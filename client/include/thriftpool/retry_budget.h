@@ -4,6 +4,7 @@
 #define THRIFTPOOL_RETRY_BUDGET_H_
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -12,7 +13,8 @@ namespace thriftpool {
 
 // Over a sliding window of `window` (in one-second buckets), allows
 //   retries <= ratio * calls + min_per_second * window_seconds.
-// Thread-safe.
+// Thread-safe. RecordCall, on every call's path, takes no lock: one atomic increment, after a
+// coarse clock reading (a few milliseconds' resolution is plenty for one-second buckets).
 class RetryBudget {
  public:
   using Clock = std::chrono::steady_clock;
@@ -22,23 +24,28 @@ class RetryBudget {
   RetryBudget(double ratio, int min_per_second, std::chrono::seconds window);
 
   // Records one first attempt of a call.
-  void RecordCall(Clock::time_point now = Clock::now());
+  void RecordCall(Clock::time_point now = CoarseNow());
   // Takes one retry from the budget: true if allowed (and then counted), false if spent.
-  bool TryWithdraw(Clock::time_point now = Clock::now());
+  bool TryWithdraw(Clock::time_point now = CoarseNow());
+
+  // Clock's time, read from the kernel's coarse monotonic clock (no system call, ~ms resolution).
+  static Clock::time_point CoarseNow();
 
  private:
   struct Bucket {
-    std::int64_t second = -1;  // which second since the clock's epoch this bucket counts
-    std::uint64_t calls = 0;
-    std::uint64_t retries = 0;
+    // Which second since the clock's epoch this bucket counts; written under mu_ only.
+    std::atomic<std::int64_t> second{-1};
+    std::atomic<std::uint64_t> calls{0};  // added to without the lock, reset under mu_
+    std::uint64_t retries = 0;            // guarded by mu_
   };
-  Bucket& CurrentBucketLocked(Clock::time_point now);
+  static std::int64_t SecondOf(Clock::time_point now);
+  Bucket& CurrentBucketLocked(std::int64_t second);
 
   const double ratio_;
   const int min_per_second_;
   const int window_seconds_;
   std::mutex mu_;
-  std::array<Bucket, kMaxWindowSeconds> buckets_;  // guarded by mu_; indexed by second % window
+  std::array<Bucket, kMaxWindowSeconds> buckets_;  // indexed by second % window
 };
 
 }  // namespace thriftpool
