@@ -41,7 +41,8 @@ struct ClientOptions {
   // SO_KEEPALIVE on each socket.
   bool tcp_keepalive = true;
   // Limits enforced on everything read, through one TConfiguration shared by the socket and
-  // every transport and protocol on top of it.
+  // every transport and protocol on top of it. max_message_size also caps the length of any
+  // string or container a peer announces, checked before anything is allocated for it.
   std::int32_t max_message_size = 100 * 1024 * 1024;
   std::int32_t max_frame_size = 16 * 1024 * 1024;
   RetryOptions retry;
