@@ -3,13 +3,10 @@
 #include <cxxabi.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <thrift/Thrift.h>
 #include <thrift/protocol/TProtocolException.h>
 #include <thrift/transport/TTransportException.h>
@@ -25,10 +22,11 @@
 #include <system_error>
 #include <typeinfo>
 
-extern char** environ;
-
 namespace thriftpool::faults {
 namespace {
+
+// How long `ss` may run.
+constexpr milliseconds kCommandTimeout(5000);
 
 [[noreturn]] void ThrowErrno(const std::string& what, int error) {
   throw std::system_error(error, std::generic_category(), what);
@@ -47,24 +45,6 @@ class ScopedFd {
 
  private:
   int fd_;
-};
-
-// The file actions and attributes of one posix_spawn, released on every path.
-class SpawnSetup {
- public:
-  SpawnSetup() {
-    posix_spawn_file_actions_init(&actions);
-    posix_spawnattr_init(&attributes);
-  }
-  ~SpawnSetup() {
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attributes);
-  }
-  SpawnSetup(const SpawnSetup&) = delete;
-  SpawnSetup& operator=(const SpawnSetup&) = delete;
-
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attributes;
 };
 
 std::string ReadStatusField(const char* field) {
@@ -97,9 +77,11 @@ std::string ProbeSocketKill() {
     return std::string("cannot connect on loopback: ") + strerror(errno);
   }
   ScopedFd accepted(accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  const std::optional<int> code = RunCommand({"ss", "-K", "dst", "127.0.0.1", "dport", "=",
-                                              ":" + std::to_string(ntohs(address.sin_port))});
-  if (!code) return "ss did not run (is iproute2 installed?)";
+  const testing_support::ProcessResult ss = testing_support::RunProcess(
+      {"ss", "-K", "dst", "127.0.0.1", "dport", "=", ":" + std::to_string(ntohs(address.sin_port))},
+      kCommandTimeout);
+  // exit_code: -1 if killed, 127 if ss could not be started.
+  if (ss.exit_code < 0 || ss.exit_code == 127) return "ss did not run (is iproute2 installed?)";
   pollfd events{client.get(), POLLIN, 0};
   if (poll(&events, 1, 1000) != 1 || (events.revents & (POLLERR | POLLHUP)) == 0) {
     return "ss -K left the socket alive (kernel without CONFIG_INET_DIAG_DESTROY?)";
@@ -272,113 +254,11 @@ bool ResetPeakRss() {
   return static_cast<bool>(clear_refs);
 }
 
-Subprocess::Subprocess(const std::vector<std::string>& argv, Io io) {
-  if (argv.empty()) throw std::invalid_argument("Subprocess: empty argv");
-  int out[2] = {-1, -1};
-  if (io.capture_stdout && pipe2(out, O_CLOEXEC) != 0) ThrowErrno("pipe2", errno);
-  SpawnSetup setup;
-  posix_spawn_file_actions_addopen(&setup.actions, 0, "/dev/null", O_RDONLY, 0);
-  if (io.capture_stdout) {
-    posix_spawn_file_actions_adddup2(&setup.actions, out[1], 1);
-  } else {
-    posix_spawn_file_actions_addopen(&setup.actions, 1, "/dev/null", O_WRONLY, 0);
-  }
-  if (io.quiet_stderr)
-    posix_spawn_file_actions_addopen(&setup.actions, 2, "/dev/null", O_WRONLY, 0);
-  // Thrift opens its sockets without O_CLOEXEC: without this, the child would hold copies.
-  posix_spawn_file_actions_addclosefrom_np(&setup.actions, 3);
-  // The test may ignore or block signals; the child starts with the defaults.
-  sigset_t signals;
-  sigemptyset(&signals);
-  posix_spawnattr_setsigmask(&setup.attributes, &signals);
-  sigaddset(&signals, SIGPIPE);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  posix_spawnattr_setsigdefault(&setup.attributes, &signals);
-  posix_spawnattr_setflags(&setup.attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  const int error =
-      posix_spawnp(&pid_, args[0], &setup.actions, &setup.attributes, args.data(), environ);
-  if (io.capture_stdout) close(out[1]);
-  if (error != 0) {
-    if (io.capture_stdout) close(out[0]);
-    ThrowErrno("posix_spawnp " + argv[0], error);
-  }
-  out_fd_ = out[0];
-}
-
-Subprocess::~Subprocess() {
-  if (!status_) {
-    kill(pid_, SIGCONT);
-    kill(pid_, SIGKILL);
-    int status = 0;
-    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-  }
-  if (out_fd_ >= 0) close(out_fd_);
-}
-
-std::optional<std::string> Subprocess::ReadLine(milliseconds timeout) {
-  const Clock::time_point deadline = Clock::now() + timeout;
-  while (true) {
-    const std::size_t newline = buffered_.find('\n');
-    if (newline != std::string::npos) {
-      std::string line = buffered_.substr(0, newline);
-      buffered_.erase(0, newline + 1);
-      return line;
-    }
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-    if (out_fd_ < 0 || left.count() <= 0) return std::nullopt;
-    pollfd events{out_fd_, POLLIN, 0};
-    const int ready = poll(&events, 1, static_cast<int>(left.count()));
-    if (ready < 0 && errno != EINTR) return std::nullopt;
-    if (ready <= 0) continue;
-    char chunk[512];
-    const ssize_t got = read(out_fd_, chunk, sizeof(chunk));
-    if (got <= 0) return std::nullopt;  // stdout closed: the line will never come
-    buffered_.append(chunk, static_cast<std::size_t>(got));
-  }
-}
-
-void Subprocess::Signal(int signal_number) const {
-  if (!status_) kill(pid_, signal_number);
-}
-
-std::optional<int> Subprocess::Wait(milliseconds timeout) {
-  const bool ended = WaitFor(
-      [&] {
-        if (status_) return true;
-        int status = 0;
-        if (waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
-        return status_.has_value();
-      },
-      timeout);
-  return ended ? status_ : std::nullopt;
-}
-
-std::optional<int> RunCommand(const std::vector<std::string>& argv, milliseconds timeout) {
-  try {
-    Subprocess::Io io;
-    io.capture_stdout = false;
-    io.quiet_stderr = true;
-    Subprocess command(argv, io);
-    const std::optional<int> status = command.Wait(timeout);
-    if (!status || !WIFEXITED(*status)) return std::nullopt;
-    // posix_spawnp reports a missing program only through the child's exit code 127.
-    if (WEXITSTATUS(*status) == 127) return std::nullopt;
-    return WEXITSTATUS(*status);
-  } catch (const std::system_error&) {
-    return std::nullopt;
-  }
-}
-
 bool KillSocketsTo(int port) {
-  const std::optional<int> code =
-      RunCommand({"ss", "-K", "dst", "127.0.0.1", "dport", "=", ":" + std::to_string(port)});
-  return code.has_value() && *code == 0;
+  return testing_support::RunProcess(
+             {"ss", "-K", "dst", "127.0.0.1", "dport", "=", ":" + std::to_string(port)},
+             kCommandTimeout)
+             .exit_code == 0;
 }
 
 const std::string& SocketKillUnavailableReason() {
@@ -399,7 +279,9 @@ void ServerProcess::Launch() {
   argv.push_back("--host=" + options_.host);
   argv.push_back("--port=" + std::to_string(port_));
   argv.insert(argv.end(), options_.flags.begin(), options_.flags.end());
-  process_ = std::make_unique<Subprocess>(argv);
+  // stderr inherited: the server's log shows in the test's output.
+  process_ = std::make_unique<testing_support::ChildProcess>(
+      argv, testing_support::ChildProcess::StderrMode::kInherit);
   const std::optional<std::string> line =
       process_->ReadLine(std::chrono::duration_cast<milliseconds>(Loose(Millis(5000))));
   const std::string expected = "listening on " + options_.host + ":";

@@ -1,5 +1,6 @@
-// Helpers shared by the fault tests: child processes (the user_server binary, `ss`, `ip`),
-// socket kills, descriptor and memory accounting, timing, and answer checks.
+// Helpers shared by the fault tests: the user_server binary as a child process (started through
+// support/child_process.h, which also runs `ss` and `ip`), socket kills, descriptor and memory
+// accounting, timing, and answer checks.
 //
 // Every wait here is bounded; every child is killed and reaped by its owner's destructor, so a
 // failing assertion never leaves a stopped server or a stray process behind.
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "UserService.h"
+#include "support/child_process.h"
 
 // Defined in ASan and TSan builds (GCC's and Clang's spellings).
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -165,45 +167,6 @@ int OpenFdCount();
 std::int64_t PeakRssKib();
 bool ResetPeakRss();
 
-// A child process. stdin is /dev/null, stdout goes to a pipe that ReadLine reads (or to /dev/null
-// when not captured), stderr is inherited (or /dev/null). No other descriptor of this process
-// leaks into the child: a child holding a copy of a pooled socket would keep that connection
-// alive after the pool closed it. Not thread-safe.
-class Subprocess {
- public:
-  struct Io {
-    bool capture_stdout = true;
-    bool quiet_stderr = false;
-  };
-  // Starts argv (argv[0] is looked up on PATH unless it contains '/'). Throws std::system_error.
-  Subprocess(const std::vector<std::string>& argv, Io io);
-  explicit Subprocess(const std::vector<std::string>& argv) : Subprocess(argv, Io{}) {}
-  // Continues (if stopped), kills (SIGKILL) and reaps the child if it still runs.
-  ~Subprocess();
-  Subprocess(const Subprocess&) = delete;
-  Subprocess& operator=(const Subprocess&) = delete;
-
-  pid_t pid() const { return pid_; }
-  // The next stdout line without its '\n'; nullopt if none is complete by the timeout or stdout
-  // closed first.
-  std::optional<std::string> ReadLine(milliseconds timeout);
-  void Signal(int signal_number) const;
-  // Waits for the child to end; its wait status (see waitpid), or nullopt after the timeout.
-  std::optional<int> Wait(milliseconds timeout);
-  bool exited() const { return status_.has_value(); }
-
- private:
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  std::string buffered_;
-  std::optional<int> status_;
-};
-
-// Runs a command to completion with its output discarded; its exit code, or nullopt if it did
-// not start, was killed by a signal, or ran past `timeout` (it is then killed).
-std::optional<int> RunCommand(const std::vector<std::string>& argv,
-                              milliseconds timeout = milliseconds(5000));
-
 // Destroys every TCP socket of this host connected to 127.0.0.1:port (`ss -K`), the way a
 // firewall or a conntrack flush kills connections: their owner sees ECONNABORTED, the peer a
 // reset. Returns false if ss failed.
@@ -247,7 +210,7 @@ class ServerProcess {
 
   Options options_;
   int port_ = 0;
-  std::unique_ptr<Subprocess> process_;
+  std::unique_ptr<testing_support::ChildProcess> process_;
 };
 
 // Records the limits a pool must keep, from Stats snapshots taken by a background thread every

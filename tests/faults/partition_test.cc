@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fault_support.h"
+#include "support/child_process.h"
 
 namespace thriftpool::faults {
 namespace {
@@ -35,9 +36,9 @@ class NamespacePair {
   }
   ~NamespacePair() {
     // Deleting a namespace destroys the veth end inside it, and with it the pair.
-    if (client_created_) RunCommand({"ip", "netns", "del", client_ns_});
-    if (server_created_) RunCommand({"ip", "netns", "del", server_ns_});
-    RunCommand({"ip", "link", "del", client_dev_});  // only if a step failed half-way
+    if (client_created_) Run({"ip", "netns", "del", client_ns_});
+    if (server_created_) Run({"ip", "netns", "del", server_ns_});
+    Run({"ip", "link", "del", client_dev_});  // only if a step failed half-way
   }
   NamespacePair(const NamespacePair&) = delete;
   NamespacePair& operator=(const NamespacePair&) = delete;
@@ -80,7 +81,10 @@ class NamespacePair {
   const std::string& server_ns() const { return server_ns_; }
 
  private:
-  static bool Run(const std::vector<std::string>& argv) { return RunCommand(argv) == 0; }
+  // Runs an `ip` command (5 s at most); true if it exited with 0.
+  static bool Run(const std::vector<std::string>& argv) {
+    return testing_support::RunProcess(argv, milliseconds(5000)).exit_code == 0;
+  }
   static std::string Join(const std::vector<std::string>& argv) {
     std::string joined;
     for (const std::string& arg : argv) joined += (joined.empty() ? "" : " ") + arg;

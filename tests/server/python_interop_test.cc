@@ -8,10 +8,12 @@
 #include <string>
 #include <tuple>
 
-#include "child_process.h"
+#include "support/child_process.h"
 
 namespace thriftpool::example {
 namespace {
+
+using testing_support::ChildProcess;
 
 // Not "python3" from PATH: on these machines that is a separate Python without Debian's modules.
 constexpr char kPython[] = "/usr/bin/python3";

@@ -8,14 +8,15 @@
 #include <string>
 #include <vector>
 
-#include "child_process.h"
 #include "server_test_util.h"
+#include "support/child_process.h"
 
 namespace thriftpool::example {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing_support::ChildProcess;
 
 std::vector<std::string> Command(std::vector<std::string> args) {
   args.insert(args.begin(), USER_SERVER_PATH);

@@ -6,21 +6,26 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "child_process.h"
+#include "support/child_process.h"
 
 namespace thriftpool::tooltest {
 namespace {
 
 using nlohmann::json;
 using std::chrono::seconds;
+using testing_support::ChildProcess;
+using testing_support::ProcessResult;
+using testing_support::RunProcess;
 
 constexpr seconds kRunTimeout{30};
 
@@ -166,17 +171,21 @@ class ExternalServerTest : public ::testing::Test {
   static constexpr int kUsers = 1000;
 
   static void SetUpTestSuite() {
-    server_ =
-        new ChildProcess({USER_SERVER_PATH, "--port", "0", "--users", std::to_string(kUsers)});
-    const std::string line = server_->ReadLine(seconds(10));
+    // stderr inherited: the server's log shows in the test's output.
+    server_ = new ChildProcess({USER_SERVER_PATH, "--port", "0", "--users", std::to_string(kUsers)},
+                               ChildProcess::StderrMode::kInherit);
+    const std::optional<std::string> line = server_->ReadLine(seconds(10));
+    ASSERT_TRUE(line.has_value()) << "no line from user_server";
     const std::string prefix = "listening on ";
-    ASSERT_EQ(line.rfind(prefix, 0), 0u) << line;
-    address_ = new std::string(line.substr(prefix.size()));
+    ASSERT_EQ(line->rfind(prefix, 0), 0u) << *line;
+    address_ = new std::string(line->substr(prefix.size()));
   }
   static void TearDownTestSuite() {
     if (server_ != nullptr) {
-      const ProcessResult stopped = server_->Stop(SIGTERM, seconds(10));
-      EXPECT_EQ(stopped.exit_code, 0) << "user_server exits cleanly on SIGTERM";
+      server_->Signal(SIGTERM);
+      const std::optional<int> status = server_->Wait(seconds(10));
+      EXPECT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+          << "user_server exits cleanly on SIGTERM";
     }
     delete server_;
     delete address_;
