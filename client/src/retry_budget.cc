@@ -1,5 +1,4 @@
 #include <thriftpool/retry_budget.h>
-
 #include <time.h>
 
 #include <stdexcept>

@@ -2,11 +2,11 @@
 // need it held end in Locked; the user's factory, closer and pingers run with it released.
 //
 // Hot path (an idle slot is there, Get then Put): Acquire locks, pops the most recently returned
-// slot (or, among the few most recent, the one this thread returned last), unlocks; Return locks, pushes it back, unlocks. No allocation (the idle vector is reserved
-// for max_cap, a Waiter exists only once a Get has to wait), no logging, no std::function call
-// unless a pinger is set, and at most one clock reading on each side, of the coarse clock, and
-// none at all when no timeout, check or upkeep needs one. The pinger is skipped for a slot
-// returned within ping_skip_window.
+// slot (or, among the few most recent, the one this thread returned last), unlocks; Return locks,
+// pushes it back, unlocks. No allocation (the idle vector is reserved for max_cap, a Waiter exists
+// only once a Get has to wait), no logging, no std::function call unless a pinger is set, and at
+// most one clock reading on each side, of the coarse clock, and none at all when no timeout, check
+// or upkeep needs one. The pinger is skipped for a slot returned within ping_skip_window.
 //
 // Contention: a Get that finds nothing free queues a Waiter. A Put then either pushes the slot
 // and wakes the oldest waiter to try again (at most one woken waiter at a time, so a burst of

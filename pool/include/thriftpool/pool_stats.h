@@ -32,7 +32,7 @@ struct PoolStats {
   std::uint64_t closed_on_release = 0;  // closed by Release, or returned after it
   std::uint64_t close_errors = 0;       // closer calls that threw (swallowed)
 
-  std::uint64_t wait_count = 0;                   // Get calls that had to wait
+  std::uint64_t wait_count = 0;  // Get calls that had to wait
   // Get calls that ended in PoolTimeoutError. A Get with a wait of 0 never waits: when nothing
   // is free it counts here, not in wait_count.
   std::uint64_t wait_timeouts = 0;

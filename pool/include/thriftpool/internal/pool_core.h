@@ -38,10 +38,10 @@ class ObjectHooks {
 // One pooled object and its times. Allocated when the object is created, freed when it is closed.
 struct Slot {
   void* object = nullptr;
-  Clock::time_point created_at;   // precise, for Lease::created_at()
-  Clock::time_point expires_at;   // created_at + jittered max_lifetime, or max() when off
-  Clock::time_point checked_at;   // coarse: last return or successful keepalive check
-  Clock::time_point returned_at;  // coarse: last return (idle_timeout counts from here)
+  Clock::time_point created_at;       // precise, for Lease::created_at()
+  Clock::time_point expires_at;       // created_at + jittered max_lifetime, or max() when off
+  Clock::time_point checked_at;       // coarse: last return or successful keepalive check
+  Clock::time_point returned_at;      // coarse: last return (idle_timeout counts from here)
   const void* returned_by = nullptr;  // the thread that returned it last (see PopIdleLocked)
 };
 
