@@ -14,15 +14,9 @@ namespace {
 
 constexpr std::size_t kIdle = 8;
 
-class ConnectionResetTest : public ::testing::Test {
+class ConnectionResetTest : public ServerAndPoolTest {
  protected:
-  void SetUp() override {
-    server_.Start();
-    client_.port = server_.port();
-    client_.recv_timeout = milliseconds(2000);
-    pool_options_.max_cap = kIdle;
-    pool_options_.max_idle = kIdle;
-  }
+  ConnectionResetTest() : ServerAndPoolTest(example::UserServerOptions{}, kIdle) {}
 
   // Fills `pool` with kIdle idle connections and kills them all with `kill`.
   void FillAndKill(UserPool& pool, const std::function<void()>& kill) {
@@ -62,10 +56,6 @@ class ConnectionResetTest : public ::testing::Test {
     EXPECT_EQ(stats.retries, 0u);
     EXPECT_EQ(stats.pool.created, kIdle + 1) << "one replacement serves the serial calls";
   }
-
-  example::UserServer server_{example::UserServerOptions{}};
-  ClientOptions client_;
-  PoolOptions pool_options_;
 };
 
 TEST_F(ConnectionResetTest, IdleConnectionsKilledBySsAreReplaced) {

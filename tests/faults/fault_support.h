@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <thriftpool/pool_stats.h>
 #include <thriftpool/thrift_client_pool.h>
+#include <thriftpool/user_server.h>
 
 #include <atomic>
 #include <chrono>
@@ -104,6 +105,28 @@ class ThreadGroup {
 ::testing::AssertionResult IsUser(const example::User& user, std::int64_t id);
 
 using UserPool = ThriftClientPool<example::UserServiceClient>;
+
+// A fixture: an in-process UserServer on 127.0.0.1 started by SetUp, client options pointing at
+// it (receive timeout 2 s), and pool options of max_cap = max_idle = `pool_size`.
+class ServerAndPoolTest : public ::testing::Test {
+ protected:
+  ServerAndPoolTest(const example::UserServerOptions& server_options, std::size_t pool_size)
+      : server_(server_options), pool_size_(pool_size) {}
+  void SetUp() override {
+    server_.Start();
+    client_.port = server_.port();
+    client_.recv_timeout = milliseconds(2000);
+    pool_options_.max_cap = pool_size_;
+    pool_options_.max_idle = pool_size_;
+  }
+
+  example::UserServer server_;
+  ClientOptions client_;
+  PoolOptions pool_options_;
+
+ private:
+  const std::size_t pool_size_;
+};
 
 // getUser(id) through pool.Call.
 example::User GetUser(UserPool& pool, std::int64_t id, CallOptions call);

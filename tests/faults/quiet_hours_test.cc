@@ -22,15 +22,9 @@ example::UserServerOptions ServerWithIdleCut() {
   return options;
 }
 
-class QuietHoursTest : public ::testing::Test {
+class QuietHoursTest : public ServerAndPoolTest {
  protected:
-  void SetUp() override {
-    server_.Start();
-    client_.port = server_.port();
-    client_.recv_timeout = milliseconds(2000);
-    pool_options_.max_cap = kIdle;
-    pool_options_.max_idle = kIdle;
-  }
+  QuietHoursTest() : ServerAndPoolTest(ServerWithIdleCut(), kIdle) {}
 
   // One non-idempotent call: it must succeed at once, with no retry to hide a dead connection.
   void ExpectFirstCallSucceedsWithoutRetry(UserPool& pool) {
@@ -45,10 +39,6 @@ class QuietHoursTest : public ::testing::Test {
                            std::to_string(stats.created) + ", idle " + std::to_string(stats.idle) +
                            ", server connections " + std::to_string(server_.connection_count()));
   }
-
-  example::UserServer server_{ServerWithIdleCut()};
-  ClientOptions client_;
-  PoolOptions pool_options_;
 };
 
 // Keepalive with the socket probe only: the background check finds the connections the server
