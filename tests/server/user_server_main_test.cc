@@ -4,8 +4,8 @@
 #include <sys/wait.h>
 
 #include <optional>
-#include <regex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server_test_util.h"
@@ -31,12 +31,14 @@ int ListeningPort(ChildProcess& server) {
     ADD_FAILURE() << "no first line; stderr: " << server.err();
     return 0;
   }
-  std::smatch match;
-  if (!std::regex_match(*line, match, std::regex(R"(listening on 127\.0\.0\.1:(\d+))"))) {
+  constexpr std::string_view kPrefix = "listening on 127.0.0.1:";
+  const std::string port = line->rfind(kPrefix, 0) == 0 ? line->substr(kPrefix.size()) : "";
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos) {
     ADD_FAILURE() << "first line: '" << *line << "'";
     return 0;
   }
-  return std::stoi(match[1]);
+  return std::stoi(port);
 }
 
 class UserServerBinarySignalTest : public ::testing::TestWithParam<int> {};
