@@ -126,9 +126,12 @@ class PoolCore {
   // Whether Acquire/Return need a clock reading at all (timeouts, checks or upkeep are on).
   const bool needs_time_;
 
-  mutable std::mutex mu_;
-  std::unique_ptr<State> state_;  // guarded by mu_
+  std::unique_ptr<State> state_;  // guarded by mu_ (the pointer itself never changes)
   std::thread upkeep_;            // started by the constructor, joined by Release
+
+  // On a cache line of its own: every Get and Put writes it, and sharing a line with the fields
+  // above would make each lock evict them from the other CPUs that read them.
+  alignas(64) mutable std::mutex mu_;
 };
 
 }  // namespace internal
