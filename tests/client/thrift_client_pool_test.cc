@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -109,16 +110,22 @@ TEST_F(ThriftClientPoolTest, ReusesConnectionsAcrossThreads) {
   EXPECT_EQ(pool->Stats().pool.created, 1u);
   std::vector<std::thread> threads;
   std::atomic<int> wrong{0};
+  std::atomic<int> failed{0};  // counted, not thrown: an exception must not end the process
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 1; i <= 200; ++i) {
         const int id = t * 200 + i;
-        if (GetUser(*pool, id).id != id) ++wrong;
+        try {
+          if (GetUser(*pool, id).id != id) ++wrong;
+        } catch (const std::exception&) {
+          ++failed;
+        }
       }
     });
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(failed.load(), 0);
   const ClientPoolStats stats = pool->Stats();
   EXPECT_LE(stats.pool.created, pool_.max_cap);
   EXPECT_EQ(stats.calls, 900u);
