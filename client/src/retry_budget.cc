@@ -1,5 +1,4 @@
 #include <thriftpool/retry_budget.h>
-#include <time.h>
 
 #include <stdexcept>
 
@@ -16,14 +15,6 @@ RetryBudget::RetryBudget(double ratio, int min_per_second, std::chrono::seconds 
   if (window_seconds_ < 1 || window_seconds_ > kMaxWindowSeconds) {
     throw std::invalid_argument("RetryBudget: window must be within 1..60 s");
   }
-}
-
-RetryBudget::Clock::time_point RetryBudget::CoarseNow() {
-  // steady_clock is CLOCK_MONOTONIC on Linux; the coarse variant counts from the same origin.
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
-  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-      std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec)));
 }
 
 std::int64_t RetryBudget::SecondOf(Clock::time_point now) {

@@ -15,6 +15,7 @@
 // throughput from collapsing into one context switch per Get), but never starve it: this is the
 // policy of Go's sync.Mutex. Whatever frees capacity (a Discard, a failed create, a closed
 // expired slot) wakes a waiter the same way, so no waiter sleeps while it could be served.
+#include <thriftpool/internal/coarse_clock.h>
 #include <thriftpool/internal/pool_core.h>
 #include <thriftpool/pool_errors.h>
 
@@ -25,7 +26,6 @@
 #include <string>
 #include <utility>
 
-#include "coarse_clock.h"
 #include "pool_state.h"
 
 namespace thriftpool {

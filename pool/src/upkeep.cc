@@ -2,12 +2,12 @@
 // max_lifetime, checks idle slots every keepalive_interval, and keeps min_idle slots ready. Like
 // every other path it holds the pool's lock only to move slots around, never during a factory,
 // closer or pinger call.
+#include <thriftpool/internal/coarse_clock.h>
 #include <thriftpool/internal/pool_core.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "coarse_clock.h"
 #include "pool_state.h"
 
 namespace thriftpool {

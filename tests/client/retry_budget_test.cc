@@ -57,15 +57,6 @@ TEST(RetryBudget, CallsFromManyThreadsAreAllCounted) {
   EXPECT_EQ(Withdrawals(budget, 5000, kStart), 2000);
 }
 
-TEST(RetryBudget, CoarseNowReadsTheSteadyClock) {
-  // Same origin as steady_clock, behind it by at most the coarse clock's resolution (a few ms).
-  const auto before = RetryBudget::Clock::now();
-  const auto coarse = RetryBudget::CoarseNow();
-  const auto after = RetryBudget::Clock::now();
-  EXPECT_GT(coarse, before - std::chrono::milliseconds(50));
-  EXPECT_LE(coarse, after);
-}
-
 TEST(RetryBudget, RejectsBadParameters) {
   EXPECT_THROW(RetryBudget(-1, 0, seconds(1)), std::invalid_argument);
   EXPECT_THROW(RetryBudget(0.2, -1, seconds(1)), std::invalid_argument);

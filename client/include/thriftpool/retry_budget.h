@@ -3,6 +3,8 @@
 #ifndef THRIFTPOOL_RETRY_BUDGET_H_
 #define THRIFTPOOL_RETRY_BUDGET_H_
 
+#include <thriftpool/internal/coarse_clock.h>
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -14,7 +16,8 @@ namespace thriftpool {
 // Over a sliding window of `window` (in one-second buckets), allows
 //   retries <= ratio * calls + min_per_second * window_seconds.
 // Thread-safe. RecordCall, on every call's path, takes no lock: one atomic increment, after a
-// coarse clock reading (a few milliseconds' resolution is plenty for one-second buckets).
+// reading of the pool's coarse clock (a few milliseconds' resolution is plenty for one-second
+// buckets).
 class RetryBudget {
  public:
   using Clock = std::chrono::steady_clock;
@@ -24,12 +27,9 @@ class RetryBudget {
   RetryBudget(double ratio, int min_per_second, std::chrono::seconds window);
 
   // Records one first attempt of a call.
-  void RecordCall(Clock::time_point now = CoarseNow());
+  void RecordCall(Clock::time_point now = internal::CoarseClock::Now());
   // Takes one retry from the budget: true if allowed (and then counted), false if spent.
-  bool TryWithdraw(Clock::time_point now = CoarseNow());
-
-  // Clock's time, read from the kernel's coarse monotonic clock (no system call, ~ms resolution).
-  static Clock::time_point CoarseNow();
+  bool TryWithdraw(Clock::time_point now = internal::CoarseClock::Now());
 
  private:
   struct Bucket {

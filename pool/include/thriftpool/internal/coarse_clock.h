@@ -1,6 +1,6 @@
-// A cheap clock for expiry bookkeeping on the hot path.
-#ifndef THRIFTPOOL_POOL_SRC_COARSE_CLOCK_H_
-#define THRIFTPOOL_POOL_SRC_COARSE_CLOCK_H_
+// A cheap clock for bookkeeping on hot paths: the pool's expiries, the retry budget's buckets.
+#ifndef THRIFTPOOL_INTERNAL_COARSE_CLOCK_H_
+#define THRIFTPOOL_INTERNAL_COARSE_CLOCK_H_
 
 #include <time.h>
 
@@ -38,4 +38,4 @@ class CoarseClock {
 }  // namespace internal
 }  // namespace thriftpool
 
-#endif  // THRIFTPOOL_POOL_SRC_COARSE_CLOCK_H_
+#endif  // THRIFTPOOL_INTERNAL_COARSE_CLOCK_H_
