@@ -2,6 +2,7 @@
 
 #include <cxxabi.h>
 #include <thrift/transport/TTransportException.h>
+#include <thriftpool/transport_error.h>
 
 #include <condition_variable>
 #include <cstdlib>
@@ -21,30 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using apache::thrift::transport::TTransportException;
 
-const char* TransportErrorName(TTransportException::TTransportExceptionType type) {
-  switch (type) {
-    case TTransportException::UNKNOWN:
-      return "UNKNOWN";
-    case TTransportException::NOT_OPEN:
-      return "NOT_OPEN";
-    case TTransportException::TIMED_OUT:
-      return "TIMED_OUT";
-    case TTransportException::END_OF_FILE:
-      return "END_OF_FILE";
-    case TTransportException::INTERRUPTED:
-      return "INTERRUPTED";
-    case TTransportException::BAD_ARGS:
-      return "BAD_ARGS";
-    case TTransportException::CORRUPTED_DATA:
-      return "CORRUPTED_DATA";
-    case TTransportException::INTERNAL_ERROR:
-      return "INTERNAL_ERROR";
-    case TTransportException::CLIENT_DISCONNECT:
-      return "CLIENT_DISCONNECT";
-  }
-  return "?";
-}
-
 // The exception's dynamic type without its namespaces, e.g. "PoolTimeoutError".
 std::string ShortTypeName(const std::type_info& type) {
   int status = 0;
@@ -61,7 +38,7 @@ std::string CauseOfCurrentException() {
   try {
     throw;
   } catch (const TTransportException& e) {
-    return "TTransportException(" + std::string(TransportErrorName(e.getType())) + ")";
+    return "TTransportException(" + std::string(TransportErrorKind(e.getType())) + ")";
   } catch (const std::exception& e) {
     return ShortTypeName(typeid(e));
   } catch (...) {

@@ -10,6 +10,7 @@
 #include <thrift/Thrift.h>
 #include <thrift/protocol/TProtocolException.h>
 #include <thrift/transport/TTransportException.h>
+#include <thriftpool/transport_error.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -139,12 +140,7 @@ std::string DescribeCurrentException() {
   try {
     throw;
   } catch (const TTransportException& e) {
-    static const char* const kKinds[] = {"UNKNOWN",        "NOT_OPEN",       "TIMED_OUT",
-                                         "END_OF_FILE",    "INTERRUPTED",    "BAD_ARGS",
-                                         "CORRUPTED_DATA", "INTERNAL_ERROR", "CLIENT_DISCONNECT"};
-    const int kind = static_cast<int>(e.getType());
-    return std::string("TTransportException(") + (kind >= 0 && kind < 9 ? kKinds[kind] : "?") +
-           "): " + e.what();
+    return std::string("TTransportException(") + TransportErrorKind(e.getType()) + "): " + e.what();
   } catch (const std::exception& e) {
     int status = 0;
     char* name = abi::__cxa_demangle(typeid(e).name(), nullptr, nullptr, &status);
