@@ -1,12 +1,24 @@
 // The pool engine, in the manner of Go's database/sql: one mutex guards one State; functions that
 // need it held end in Locked; the user's factory, closer and pingers run with it released.
 //
-// Hot path (an idle slot is there, Get then Put): Acquire locks, pops the most recently returned
-// slot (or, among the few most recent, the one this thread returned last), unlocks; Return locks,
-// pushes it back, unlocks. No allocation (the idle vector is reserved for max_cap, a Waiter exists
-// only once a Get has to wait), no logging, no std::function call unless a pinger is set, and at
-// most one clock reading on each side, of the coarse clock, and none at all when no timeout, check
-// or upkeep needs one. The pinger is skipped for a slot returned within ping_skip_window.
+// Hot path (a thread Gets, calls, Puts, and Gets again): no lock. Put parks the slot in the
+// calling thread's ParkingSpot (one compare-and-swap on a cache line no other thread writes), and
+// the thread's next Get takes it back from there (one more), so threads on their own connections
+// share no written memory at all, and each keeps its connection, and with it the server's thread
+// for that connection on the caller's CPU (handing threads each other's connections made every
+// call pay a cross-CPU wake-up: bench/e2e, 2 threads on 2 vCPUs, about 10x slower). A parked slot
+// counts as idle everywhere (Stats, max_idle, expiry), but State does not list it: a Get that
+// finds its spot empty and nothing on the idle stack sweeps the other spots (before it creates
+// or waits), as do the upkeep and Release. Waiters are never passed over: while one waits,
+// parking_blocked_ sends every Put through the lock, and a returner re-reads it after parking (the
+// waiter sets it before sweeping), so one of the two always sees the other.
+// Parking is off when max_idle < max_cap or min_idle > 0; then Acquire locks, pops the most
+// recently returned slot (or, among the few most recent, the one this thread returned last), and
+// unlocks; Return locks, pushes it back, unlocks.
+// Either way: no allocation (the idle vector is reserved for max_cap, a Waiter exists only once a
+// Get has to wait), no logging, no std::function call unless a pinger is set, and at most one
+// clock reading on each side, of the coarse clock, and none at all when no timeout, check or
+// upkeep needs one. The pinger is skipped for a slot returned within ping_skip_window.
 //
 // Contention: a Get that finds nothing free queues a Waiter. A Put then either pushes the slot
 // and wakes the oldest waiter to try again (at most one woken waiter at a time, so a burst of
@@ -27,6 +39,7 @@
 #include <utility>
 
 #include "pool_state.h"
+#include "thread_number.h"
 
 namespace thriftpool {
 namespace internal {
@@ -42,6 +55,24 @@ constexpr std::size_t kAffinityScan = 8;
 const void* ThisThread() {
   thread_local char token;
   return &token;
+}
+
+// How often a Get that finds nothing free yields its CPU before it queues. With more threads than
+// CPUs, the connection it needs is most often parked by, or about to be Put by, a preempted
+// thread, which needs only to run; a queued waiter instead sends every Put through the lock
+// (parking_blocked_) until the queue drains. pool_bench, 16 threads on max_cap 2: about 6x the
+// throughput of queueing at once.
+constexpr int kYieldsBeforeWaiting = 4;
+
+// Parking spots per pool at most: threads beyond it share spots (correct, just less often fast).
+constexpr std::size_t kMaxSpots = 64;
+// Marks a spot whose returner has parked but not yet re-read parking_blocked_.
+constexpr std::uintptr_t kParkingBit = 1;
+
+std::size_t SpotCount(const PoolOptions& options) {
+  std::size_t count = 1;
+  while (count < std::min(options.max_cap, kMaxSpots)) count *= 2;
+  return count;
 }
 
 std::string TimeoutMessage(std::chrono::milliseconds wait, std::size_t max_cap) {
@@ -69,6 +100,9 @@ PoolCore::PoolCore(const PoolOptions& options, std::unique_ptr<ObjectHooks> hook
       needs_time_(options.idle_timeout.count() > 0 || options.max_lifetime.count() > 0 ||
                   options.keepalive_interval.count() > 0 ||
                   (take_out_check_ && options.ping_skip_window.count() > 0)),
+      parking_(options.max_idle == options.max_cap && options.min_idle == 0),
+      spot_mask_(SpotCount(options) - 1),
+      spots_(parking_ ? std::make_unique<ParkingSpot[]>(spot_mask_ + 1) : nullptr),
       state_(std::make_unique<State>()) {
   state_->idle.reserve(options_.max_cap);
   try {
@@ -116,13 +150,13 @@ void PoolCore::CloseSlot(Slot* slot) noexcept {
   --st.closing;
   if (!ok) ++st.counters.close_errors;
   WakeWaiterIfUsefulLocked();
-  const bool free_core = st.abandoned && st.in_use == 0 && st.creating == 0 && st.closing == 0;
+  const bool free_core = st.abandoned && st.out == 0 && st.creating == 0 && st.closing == 0;
   lock.unlock();
   if (free_core) delete this;
 }
 
-bool PoolCore::ExpiredLocked(const Slot& slot, Clock::time_point coarse_now,
-                             std::uint64_t PoolStats::** reason) const {
+bool PoolCore::Expired(const Slot& slot, Clock::time_point coarse_now,
+                       std::uint64_t PoolStats::** reason) const {
   const Clock::time_point late_now = coarse_now + CoarseClock::Slack();
   if (late_now >= slot.expires_at) {
     *reason = &PoolStats::closed_max_lifetime;
@@ -133,6 +167,12 @@ bool PoolCore::ExpiredLocked(const Slot& slot, Clock::time_point coarse_now,
     return true;
   }
   return false;
+}
+
+bool PoolCore::PingDue(const Slot& slot, Clock::time_point coarse_now) const {
+  return take_out_check_ &&
+         (options_.ping_skip_window.count() == 0 ||
+          coarse_now + CoarseClock::Slack() - slot.checked_at >= options_.ping_skip_window);
 }
 
 void PoolCore::ForgetLocked(std::uint64_t PoolStats::*reason) {
@@ -180,6 +220,7 @@ void PoolCore::DequeueLocked(Waiter* waiter) {
   waiter->prev = waiter->next = nullptr;
   waiter->queued = false;
   --st.waiting;
+  RefreshParkingLocked();
   if (waiter->woken) {
     // Pass the wake-up on: whatever it was for may still be there for the next waiter.
     waiter->woken = false;
@@ -203,7 +244,7 @@ Slot* PoolCore::ShelveLocked(Slot* slot) {
     Waiter* oldest = st.head;
     DequeueLocked(oldest);
     oldest->handed = slot;
-    ++st.in_use;
+    ++st.out;
     oldest->cv.notify_one();
     return nullptr;
   }
@@ -216,7 +257,105 @@ Slot* PoolCore::ShelveLocked(Slot* slot) {
   return nullptr;
 }
 
+ParkingSpot& PoolCore::ThisThreadSpot() const { return spots_[ThisThreadNumber() & spot_mask_]; }
+
+Slot* PoolCore::TryParked() {
+  std::atomic<std::uintptr_t>& spot = ThisThreadSpot().slot;
+  std::uintptr_t parked = spot.load(std::memory_order_relaxed);
+  // A set kParkingBit belongs to another thread on this spot, mid-Put: not ours to take.
+  if (parked == 0 || (parked & kParkingBit) != 0 ||
+      !spot.compare_exchange_strong(parked, 0, std::memory_order_acquire)) {
+    return nullptr;
+  }
+  Slot* slot = reinterpret_cast<Slot*>(parked);
+  const Clock::time_point now = needs_time_ ? CoarseClock::Now() : Clock::time_point();
+  std::uint64_t PoolStats::*reason = nullptr;
+  if (needs_time_ && Expired(*slot, now, &reason)) {
+    // `reason` says which limit it passed.
+  } else if (PingDue(*slot, now) && !hooks_->CheckOnTakeOut(slot->object)) {
+    reason = &PoolStats::closed_broken;
+  }
+  if (reason == nullptr && !parking_blocked_.load(std::memory_order_acquire)) return slot;
+  std::unique_lock<std::mutex> lock(mu_);
+  State& st = *state_;
+  if (reason == nullptr) {
+    // Blocked by a waiter (this running thread may go first, as in AcquireSlow) or by Release.
+    if (!st.closed) return slot;
+    reason = &PoolStats::closed_on_release;
+  }
+  --st.out;
+  ForgetLocked(reason);
+  lock.unlock();
+  CloseSlot(slot);
+  return nullptr;
+}
+
+bool PoolCore::TryPark(Slot* slot, Clock::time_point now) {
+  if (parking_blocked_.load(std::memory_order_relaxed)) return false;
+  slot->returned_at = slot->checked_at = now;
+  slot->returned_by = ThisThread();
+  std::atomic<std::uintptr_t>& spot = ThisThreadSpot().slot;
+  const std::uintptr_t parked = reinterpret_cast<std::uintptr_t>(slot);
+  std::uintptr_t empty = 0;
+  if (!spot.compare_exchange_strong(empty, parked | kParkingBit, std::memory_order_seq_cst)) {
+    return false;
+  }
+  // A Get that is about to wait sets parking_blocked_ and then sweeps the spots: either it sees
+  // this slot (and waits for the bit to clear), or this load sees its flag (both seq_cst).
+  if (parking_blocked_.load(std::memory_order_seq_cst)) {
+    spot.store(0, std::memory_order_release);
+    return false;
+  }
+  // From here on the slot, and the pool, may be gone: touch nothing else.
+  spot.store(parked, std::memory_order_release);
+  return true;
+}
+
+std::size_t PoolCore::SweepParkedLocked(bool complete) {
+  State& st = *state_;
+  std::size_t moved = 0;
+  for (std::size_t i = 0; i <= spot_mask_; ++i) {
+    std::atomic<std::uintptr_t>& spot = spots_[i].slot;
+    std::uintptr_t parked = spot.load(std::memory_order_acquire);
+    // A returner between its two steps in TryPark runs a few instructions unless it is
+    // preempted; it needs no lock to finish, so waiting for it with the lock held is safe.
+    while (complete && (parked & kParkingBit) != 0) {
+      std::this_thread::yield();
+      parked = spot.load(std::memory_order_acquire);
+    }
+    if (parked == 0 || (parked & kParkingBit) != 0) continue;
+    if (!spot.compare_exchange_strong(parked, 0, std::memory_order_acquire)) continue;
+    --st.out;
+    st.idle.push_back(reinterpret_cast<Slot*>(parked));
+    ++moved;
+  }
+  if (moved > 0) WakeWaiterIfUsefulLocked();
+  return moved;
+}
+
+std::size_t PoolCore::ParkedCountLocked() const {
+  if (!parking_) return 0;
+  std::size_t parked = 0;
+  for (std::size_t i = 0; i <= spot_mask_; ++i) {
+    if ((spots_[i].slot.load(std::memory_order_relaxed) & ~kParkingBit) != 0) ++parked;
+  }
+  // Slots move between spots while this counts: never report more than are out.
+  return std::min(parked, state_->out);
+}
+
+void PoolCore::RefreshParkingLocked() {
+  if (!parking_) return;
+  const State& st = *state_;
+  const bool blocked = st.closed || st.waiting > 0;
+  if (parking_blocked_.load(std::memory_order_relaxed) != blocked) {
+    parking_blocked_.store(blocked, std::memory_order_seq_cst);
+  }
+}
+
 Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode) {
+  if (parking_ && mode == AcquireMode::kAny) {
+    if (Slot* slot = TryParked()) return slot;
+  }
   std::unique_lock<std::mutex> lock(mu_);
   const State& st = *state_;
   if (mode == AcquireMode::kAny && !st.closed && !st.idle.empty()) {
@@ -244,7 +383,7 @@ Slot* PoolCore::PopIdleLocked() {
   }
   Slot* slot = st.idle.back();
   st.idle.pop_back();
-  ++st.in_use;
+  ++st.out;
   if (options_.min_idle > 0 && st.idle.size() < options_.min_idle && !st.refill_requested) {
     st.refill_requested = true;
     st.upkeep_cv.notify_one();
@@ -258,11 +397,9 @@ Slot* PoolCore::CheckOutLocked(std::unique_lock<std::mutex>& lock, Slot* slot) {
   std::uint64_t PoolStats::*reason = nullptr;
   if (st.closed) {  // a slot handed to a waiter just before Release
     reason = &PoolStats::closed_on_release;
-  } else if (needs_time_ && ExpiredLocked(*slot, now, &reason)) {
+  } else if (needs_time_ && Expired(*slot, now, &reason)) {
     // `reason` says which limit it passed.
-  } else if (take_out_check_ &&
-             (options_.ping_skip_window.count() == 0 ||
-              now + CoarseClock::Slack() - slot->checked_at >= options_.ping_skip_window)) {
+  } else if (PingDue(*slot, now)) {
     lock.unlock();
     const bool alive = hooks_->CheckOnTakeOut(slot->object);
     lock.lock();
@@ -273,7 +410,7 @@ Slot* PoolCore::CheckOutLocked(std::unique_lock<std::mutex>& lock, Slot* slot) {
     }
   }
   if (reason == nullptr) return slot;
-  --st.in_use;
+  --st.out;
   ForgetLocked(reason);
   lock.unlock();
   CloseSlot(slot);
@@ -285,6 +422,7 @@ Slot* PoolCore::AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::mil
                             AcquireMode mode) {
   State& st = *state_;
   std::optional<Waiter> me;  // made only once this Get has to wait
+  int yields = 0;            // see kYieldsBeforeWaiting
   Clock::time_point deadline;
   // Whatever way this Get ends, a waiter leaves the queue and its wait is counted.
   struct WaitEnd {
@@ -292,6 +430,7 @@ Slot* PoolCore::AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::mil
     std::optional<Waiter>& me;
     ~WaitEnd() {
       if (me) core->EndWaitLocked(&*me);
+      core->RefreshParkingLocked();
     }
   } wait_end{this, me};
 
@@ -303,9 +442,18 @@ Slot* PoolCore::AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::mil
       throw PoolClosedError("thriftpool: pool released");
     } else if (!st.idle.empty() && mode == AcquireMode::kAny) {
       slot = PopIdleLocked();
+    } else if (parking_ && st.idle.empty() && (mode == AcquireMode::kAny || !HasRoomLocked()) &&
+               ClaimParkedLocked()) {
+      continue;  // parked slots are on the idle stack now
     } else if (!st.idle.empty() || HasRoomLocked()) {
       if (me) EndWaitLocked(&*me), me.reset();
       return CreateUnlocked(lock);
+    } else if (parking_ && !me && yields < kYieldsBeforeWaiting && wait.count() > 0) {
+      ++yields;
+      lock.unlock();
+      std::this_thread::yield();
+      lock.lock();
+      continue;
     } else {
       // Nothing free: wait.
       if (!me) {
@@ -337,6 +485,15 @@ Slot* PoolCore::AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::mil
     if (me) EndWaitLocked(&*me), me.reset();
     if (Slot* good = CheckOutLocked(lock, slot)) return good;
   }
+}
+
+bool PoolCore::ClaimParkedLocked() {
+  if (SweepParkedLocked(/*complete=*/false) > 0) return true;
+  if (HasRoomLocked()) return false;
+  // This Get may wait: from now on Puts go through the lock, and the sweep must see every slot
+  // parked before that.
+  parking_blocked_.store(true, std::memory_order_seq_cst);
+  return SweepParkedLocked(/*complete=*/true) > 0;
 }
 
 Slot* PoolCore::CreateUnlocked(std::unique_lock<std::mutex>& lock) {
@@ -372,7 +529,7 @@ Slot* PoolCore::CreateUnlocked(std::unique_lock<std::mutex>& lock) {
   ++st.open;
   ++st.counters.created;
   if (!st.closed) {
-    ++st.in_use;
+    ++st.out;
     return slot;
   }
   ForgetLocked(&PoolStats::closed_on_release);
@@ -384,9 +541,16 @@ Slot* PoolCore::CreateUnlocked(std::unique_lock<std::mutex>& lock) {
 
 void PoolCore::Return(Slot* slot, bool broken) noexcept {
   const Clock::time_point now = needs_time_ ? CoarseClock::Now() : Clock::time_point();
+  if (parking_ && !broken && now + CoarseClock::Slack() < slot->expires_at && TryPark(slot, now)) {
+    return;
+  }
+  ReturnLocked(slot, broken, now);
+}
+
+void PoolCore::ReturnLocked(Slot* slot, bool broken, Clock::time_point now) noexcept {
   std::unique_lock<std::mutex> lock(mu_);
   State& st = *state_;
-  --st.in_use;
+  --st.out;
   Slot* to_close = slot;
   if (st.closed) {
     ForgetLocked(&PoolStats::closed_on_release);
@@ -410,6 +574,8 @@ void PoolCore::Release() noexcept {
     State& st = *state_;
     if (st.closed) return;
     st.closed = true;
+    RefreshParkingLocked();
+    if (parking_) SweepParkedLocked(/*complete=*/true);
     idle.swap(st.idle);
     for (std::size_t i = 0; i < idle.size(); ++i) ForgetLocked(&PoolStats::closed_on_release);
     for (Waiter* w = st.head; w != nullptr; w = w->next) w->cv.notify_one();
@@ -423,14 +589,14 @@ void PoolCore::Abandon() noexcept {
   Release();
   std::unique_lock<std::mutex> lock(mu_);
   state_->abandoned = true;
-  const bool free_core = state_->in_use == 0 && state_->creating == 0 && state_->closing == 0;
+  const bool free_core = state_->out == 0 && state_->creating == 0 && state_->closing == 0;
   lock.unlock();
   if (free_core) delete this;
 }
 
 std::size_t PoolCore::IdleCount() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return state_->idle.size();
+  return state_->idle.size() + ParkedCountLocked();
 }
 
 PoolStats PoolCore::Stats() const {
@@ -439,8 +605,9 @@ PoolStats PoolCore::Stats() const {
   PoolStats stats = st.counters;
   stats.max_cap = options_.max_cap;
   stats.open = st.open;
-  stats.idle = st.idle.size();
-  stats.in_use = st.in_use;
+  const std::size_t parked = ParkedCountLocked();
+  stats.idle = st.idle.size() + parked;
+  stats.in_use = st.out - parked;
   stats.creating = st.creating;
   stats.closing = st.closing;
   stats.waiting = st.waiting;

@@ -20,22 +20,24 @@ struct PoolCore::Waiter {
   Waiter* next = nullptr;
   bool queued = false;      // in the FIFO queue
   bool woken = false;       // told to try again, has not run yet (at most one waiter at a time)
-  Slot* handed = nullptr;   // a slot passed straight to this waiter (counted in in_use)
+  Slot* handed = nullptr;   // a slot passed straight to this waiter (counted in out)
   Clock::time_point since;  // when it started waiting (precise clock)
   std::condition_variable cv;
 };
 
-// Aligned so that the fields the hot path touches (closed, idle, in_use, head) share one cache
+// Aligned so that the fields the hot path touches (closed, idle, out, head) share one cache
 // line, which then is the only line of State that moves between CPUs on a Get or a Put.
 struct alignas(64) PoolCore::State {
   bool closed = false;  // Release has run
-  // The ChannelPool is gone: free the core once in_use, creating and closing are all 0.
+  // The ChannelPool is gone: free the core once out, creating and closing are all 0.
   bool abandoned = false;
 
   // Slots ready for take-out, most recently returned last (taken LIFO, so hot connections stay
   // hot and surplus ones age out). Capacity reserved for max_cap: pushing never allocates.
   std::vector<Slot*> idle;
-  std::size_t in_use = 0;    // slots lent out (to callers, or to the upkeep's keepalive check)
+  // Slots not on `idle`: lent out (to callers, or to the upkeep's keepalive check) or parked in a
+  // ParkingSpot. Parking and taking a parked slot change neither, so the fast path needs no lock.
+  std::size_t out = 0;
   std::size_t creating = 0;  // factory calls under way; they hold a place under max_cap
   std::size_t closing = 0;   // closer calls under way; they hold a place under max_cap too
 
@@ -53,8 +55,8 @@ struct alignas(64) PoolCore::State {
   std::chrono::milliseconds refill_backoff{0};
 
   // Cumulative counters; the gauges (open, idle, in_use, creating, waiting) are filled in by
-  // Stats() from the fields above and `open`.
-  std::size_t open = 0;  // slots that exist: idle.size() + in_use
+  // Stats() from the fields above, `open` and the parking spots.
+  std::size_t open = 0;  // slots that exist: idle.size() + out
   PoolStats counters;
 };
 

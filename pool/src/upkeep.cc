@@ -52,19 +52,22 @@ void PoolCore::UpkeepOnce(std::unique_lock<std::mutex>& lock) {
   State& st = *state_;
   const Clock::time_point now = CoarseClock::Now();
   const Clock::time_point late_now = now + CoarseClock::Slack();
+  // Parked slots are idle too. Taking them out of their spots costs each thread one Get through
+  // the lock, once per tick.
+  if (parking_) SweepParkedLocked(/*complete=*/false);
 
   std::vector<Slot*> expired;
   std::vector<Slot*> to_check;
   const bool keepalive = options_.keepalive_interval.count() > 0 && hooks_->HasKeepaliveCheck();
   auto keep = std::remove_if(st.idle.begin(), st.idle.end(), [&](Slot* slot) {
     std::uint64_t PoolStats::*reason = nullptr;
-    if (ExpiredLocked(*slot, now, &reason)) {
+    if (Expired(*slot, now, &reason)) {
       ForgetLocked(reason);
       expired.push_back(slot);
       return true;
     }
     if (keepalive && late_now - slot->checked_at >= options_.keepalive_interval) {
-      ++st.in_use;  // lent to this thread for the check
+      ++st.out;  // lent to this thread for the check
       to_check.push_back(slot);
       return true;
     }
@@ -88,7 +91,7 @@ void PoolCore::UpkeepOnce(std::unique_lock<std::mutex>& lock) {
     const bool alive = hooks_->CheckWhileIdle(slot->object);
     const Clock::time_point checked = CoarseClock::Now();
     lock.lock();
-    --st.in_use;
+    --st.out;
     Slot* to_close = slot;
     if (st.closed) {
       ForgetLocked(&PoolStats::closed_on_release);

@@ -198,7 +198,10 @@ TEST_F(AnchorsRegression, Bug9NoRaceOnThePingerDuringRelease) {
   std::vector<std::future<bool>> workers;  // each: whether it saw PoolClosedError
   for (int t = 0; t < 4; ++t) {
     workers.push_back(std::async(std::launch::async, [&pool, deadline] {
-      for (int i = 0; i < 1000000 && Clock::now() < deadline; ++i) {
+      // The deadline ends the loop; the count only bounds it should the clock misbehave (a
+      // Get+Put of a parked object takes tens of nanoseconds, so a million can pass before the
+      // pingers have run 20 times).
+      for (long i = 0; i < 1000000000L && Clock::now() < deadline; ++i) {
         try {
           FakeLease lease = pool.Get(Ms(50));
         } catch (const PoolClosedError&) {

@@ -79,7 +79,8 @@ TEST_F(ConcurrencyTest, CallbacksNeverRunUnderThePoolLock) {
 
 struct StressCase {
   std::string name;
-  bool expiring;  // short idle_timeout / max_lifetime, keepalive and min_idle in the background
+  bool expiring;         // short idle_timeout / max_lifetime and keepalive in the background
+  std::size_t min_idle;  // with expiring; above 0 turns the lock-free parking off
 };
 
 void PrintTo(const StressCase& c, std::ostream* out) { *out << c.name; }
@@ -96,7 +97,7 @@ TEST_P(StressTest, NeverMoreThanMaxCapAndTheInvariantsAlwaysHold) {
     options.idle_timeout = Ms(2);
     options.max_lifetime = Ms(10);
     options.keepalive_interval = Ms(1);
-    options.min_idle = 1;
+    options.min_idle = GetParam().min_idle;
   }
   FakePool& pool = MakePool(options, Pingers::kSeparate);
   std::atomic<int> factory_calls{0};
@@ -169,8 +170,9 @@ TEST_P(StressTest, NeverMoreThanMaxCapAndTheInvariantsAlwaysHold) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, StressTest,
-                         ::testing::Values(StressCase{"Plain", false},
-                                           StressCase{"ExpiringWithUpkeep", true}),
+                         ::testing::Values(StressCase{"Plain", false, 0},
+                                           StressCase{"ExpiringWithUpkeep", true, 1},
+                                           StressCase{"ExpiringParked", true, 0}),
                          [](const ::testing::TestParamInfo<StressCase>& info) {
                            return info.param.name;
                          });

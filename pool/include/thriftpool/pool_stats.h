@@ -12,6 +12,8 @@ namespace thriftpool {
 //   open == idle + in_use, open == created - closed, open + creating + closing <= max_cap, and
 //   closed == closed_idle_timeout + closed_max_lifetime + closed_max_idle + closed_broken +
 //             closed_replaced + closed_on_release.
+// Get and Put of a connection its thread returned last take no lock, so while they run the split
+// of open into idle and in_use may be a moment old; open and the sums above are always exact.
 struct PoolStats {
   std::size_t max_cap = 0;
   std::size_t open = 0;      // connections that exist: idle + in_use

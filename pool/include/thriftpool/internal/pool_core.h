@@ -5,6 +5,7 @@
 #include <thriftpool/pool_options.h>
 #include <thriftpool/pool_stats.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -45,6 +46,13 @@ struct Slot {
   const void* returned_by = nullptr;  // the thread that returned it last (see PopIdleLocked)
 };
 
+// Where a Put leaves a slot for the thread that returned it, without the pool's lock (see
+// pool_core.cc). Each on a cache line of its own, so threads on different spots share no line.
+struct alignas(64) ParkingSpot {
+  // nullptr, a parked Slot*, or a Slot* with kParkingBit set while its returner is deciding.
+  std::atomic<std::uintptr_t> slot{0};
+};
+
 enum class AcquireMode {
   kAny,    // an idle object if one is good, else a new one
   kFresh,  // always a newly created object (an idle one may be closed to make room)
@@ -79,6 +87,26 @@ class PoolCore {
   struct Waiter;
   struct State;
 
+  // Lock-free hot path (parking_ only). TryParked takes the slot parked in this thread's spot and
+  // checks it (nullptr: none, or it failed and was closed); TryPark parks a returned slot (false:
+  // the spot is taken or parking is blocked, so the caller must shelve it under the lock).
+  Slot* TryParked();
+  bool TryPark(Slot* slot, Clock::time_point now);
+  ParkingSpot& ThisThreadSpot() const;
+  // Moves parked slots to the idle stack; returns how many. With `complete`, also waits for
+  // returners that are deciding whether to park, so that no slot is parked after it returns
+  // while parking_blocked_ stays set.
+  std::size_t SweepParkedLocked(bool complete);
+  // Parked slots now (a snapshot: the fast path does not take the lock).
+  std::size_t ParkedCountLocked() const;
+  // Before a Get creates or waits: moves slots parked by other threads to the idle stack and
+  // returns whether there were any. When the Get would wait, first blocks parking.
+  bool ClaimParkedLocked();
+  // parking_blocked_ = the pool is closed or a Get is waiting.
+  void RefreshParkingLocked();
+  // The slow part of Return, under the lock.
+  void ReturnLocked(Slot* slot, bool broken, Clock::time_point now) noexcept;
+
   // Everything but the hot path of Acquire: creating, waiting, retrying after a bad slot.
   Slot* AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds wait,
                     AcquireMode mode);
@@ -98,8 +126,11 @@ class PoolCore {
   // the core itself, if it was abandoned and this was the last slot out).
   void CloseSlot(Slot* slot) noexcept;
   // True (and the closed_* counter in `reason`) when `slot` must not be handed out any more.
-  bool ExpiredLocked(const Slot& slot, Clock::time_point coarse_now,
-                     std::uint64_t PoolStats::** reason) const;
+  // Reads only `slot` and the options: needs the lock only if another thread may touch `slot`.
+  bool Expired(const Slot& slot, Clock::time_point coarse_now,
+               std::uint64_t PoolStats::** reason) const;
+  // Whether the take-out pinger must run for `slot` (outside ping_skip_window).
+  bool PingDue(const Slot& slot, Clock::time_point coarse_now) const;
   // Counts one slot leaving `open` for `reason`; it stays counted in `closing` (and so under
   // max_cap) until the caller, after unlocking, has closed it with CloseSlot.
   void ForgetLocked(std::uint64_t PoolStats::*reason);
@@ -125,6 +156,12 @@ class PoolCore {
   const bool take_out_check_;
   // Whether Acquire/Return need a clock reading at all (timeouts, checks or upkeep are on).
   const bool needs_time_;
+  // Whether Put parks slots for their thread: only when max_idle == max_cap (parked slots are
+  // idle ones the lock does not count) and min_idle == 0 (a take-out of a parked slot cannot ask
+  // for a refill).
+  const bool parking_;
+  const std::size_t spot_mask_;                 // spots_ has spot_mask_ + 1 entries (a power of 2)
+  const std::unique_ptr<ParkingSpot[]> spots_;  // lock-free; empty unless parking_
 
   std::unique_ptr<State> state_;  // guarded by mu_ (the pointer itself never changes)
   std::thread upkeep_;            // started by the constructor, joined by Release
@@ -132,6 +169,9 @@ class PoolCore {
   // On a cache line of its own: every Get and Put writes it, and sharing a line with the fields
   // above would make each lock evict them from the other CPUs that read them.
   alignas(64) mutable std::mutex mu_;
+  // Set (under mu_) while the pool is closed or a Get waits, so that Puts go through the lock,
+  // where a waiter is served. Read without the lock by the fast path; its own line, rarely written.
+  alignas(64) std::atomic<bool> parking_blocked_{false};
 };
 
 }  // namespace internal

@@ -1,0 +1,187 @@
+// The lock-free hot path of pool_core.cc: a Put parks the object for its thread, the thread's next
+// Get takes it back. Parked objects must behave as idle ones in every respect: reused before a
+// new one is created, handed to waiters, checked, expired, counted and closed by Release, also
+// when leases end while the pool is being destroyed.
+#include <gtest/gtest.h>
+#include <thriftpool/channel_pool.h>
+
+#include <future>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "pool_test_util.h"
+
+namespace thriftpool {
+namespace pooltest {
+namespace {
+
+class ParkingTest : public PoolTest {};
+
+// Runs `body` in a new thread that has ended when this returns (its parked object stays parked).
+void InAnotherThread(const std::function<void()>& body) { std::thread(body).join(); }
+
+TEST_F(ParkingTest, APutObjectCountsAsIdleAndComesBackToItsThread) {
+  FakePool& pool = MakePool(Caps(4, 4));
+  FakeLease lease = pool.Get();
+  FakeConn* object = lease.get();
+  pool.Put(std::move(lease));
+  EXPECT_EQ(pool.Len(), 1u);
+  const PoolStats stats = pool.Stats();
+  EXPECT_EQ(stats.idle, 1u);
+  EXPECT_EQ(stats.in_use, 0u);
+  EXPECT_EQ(stats.open, 1u);
+  FakeLease again = pool.Get(Ms(0));
+  EXPECT_EQ(again.get(), object);
+  EXPECT_EQ(pool.Stats().in_use, 1u);
+  EXPECT_EQ(registry_->created(), 1);
+}
+
+TEST_F(ParkingTest, AnObjectParkedByAnotherThreadIsReusedRatherThanANewOneCreated) {
+  FakePool& pool = MakePool(Caps(4, 4));
+  InAnotherThread([&] { FakeLease lease = pool.Get(); });
+  ASSERT_EQ(pool.Len(), 1u);
+  FakeLease mine = pool.Get(Ms(0));
+  EXPECT_EQ(mine->id(), 1);
+  EXPECT_EQ(registry_->created(), 1);
+}
+
+TEST_F(ParkingTest, AtMaxCapAGetTakesObjectsParkedByOtherThreads) {
+  FakePool& pool = MakePool(Caps(2, 2));
+  InAnotherThread([&] {
+    FakeLease first = pool.Get();
+    FakeLease second = pool.Get();
+  });  // one parked in that thread's spot, the other on the idle stack
+  FakeLease a = pool.Get(Ms(0));
+  FakeLease b = pool.Get(Ms(0));
+  EXPECT_NE(a->id(), b->id());
+  EXPECT_EQ(registry_->created(), 2);
+  EXPECT_THROW(pool.Get(Ms(0)), PoolTimeoutError);
+}
+
+TEST_F(ParkingTest, GetFreshReplacesAParkedObjectAtMaxCap) {
+  FakePool& pool = MakePool(Caps(1, 1));
+  { FakeLease lease = pool.Get(); }
+  FakeLease fresh = pool.GetFresh(Ms(0));
+  EXPECT_EQ(fresh->id(), 2);
+  EXPECT_EQ(registry_->CloseCount(1), 1);
+  EXPECT_EQ(pool.Stats().closed_replaced, 1u);
+}
+
+TEST_F(ParkingTest, TheTakeOutPingerChecksAParkedObject) {
+  FakePool& pool = MakePool(PingEveryTakeOut(Caps(2, 2)), Pingers::kTakeOut);
+  { FakeLease lease = pool.Get(); }
+  registry_->Kill(1);
+  FakeLease lease = pool.Get(Ms(0));
+  EXPECT_EQ(lease->id(), 2);
+  EXPECT_EQ(pool.Stats().closed_broken, 1u);
+}
+
+TEST_F(ParkingTest, AParkedObjectPastMaxLifetimeIsNotHandedOut) {
+  PoolOptions options = Caps(2, 2);
+  options.max_lifetime = Ms(30);
+  options.lifetime_jitter = 0;
+  FakePool& pool = MakePool(options);
+  { FakeLease lease = pool.Get(); }
+  std::this_thread::sleep_for(Ms(50));
+  FakeLease lease = pool.Get(Ms(0));
+  EXPECT_EQ(lease->id(), 2);
+  EXPECT_EQ(pool.Stats().closed_max_lifetime, 1u);
+}
+
+TEST_F(ParkingTest, TheUpkeepClosesAParkedObjectPastIdleTimeout) {
+  PoolOptions options = Caps(2, 2);
+  options.idle_timeout = Ms(20);
+  FakePool& pool = MakePool(options);
+  { FakeLease lease = pool.Get(); }
+  EXPECT_TRUE(WaitUntil([&] { return pool.Stats().closed_idle_timeout == 1; }));
+  EXPECT_EQ(registry_->CloseCount(1), 1);
+  EXPECT_EQ(pool.Len(), 0u);
+}
+
+TEST_F(ParkingTest, ReleaseClosesParkedObjects) {
+  FakePool& pool = MakePool(Caps(4, 4));
+  for (int t = 0; t < 3; ++t) {
+    InAnotherThread([&] {
+      FakeLease lease = pool.Get();
+      FakeLease spare = pool.Get();  // one thread, two objects: one parks, one goes on the stack
+    });
+  }
+  { FakeLease lease = pool.Get(); }
+  const int created = registry_->created();
+  ASSERT_GE(created, 2);
+  pool.Release();
+  EXPECT_EQ(registry_->closed(), created);
+  EXPECT_EQ(pool.Stats().closed_on_release, static_cast<std::uint64_t>(created));
+  EXPECT_EQ(pool.Len(), 0u);
+  EXPECT_THROW(pool.Get(Ms(0)), PoolClosedError);
+}
+
+// A Get that waits blocks parking; a Put racing with it must not leave the object parked while
+// the waiter sleeps. With one object and four threads, a lost object would show as a timeout.
+TEST_F(ParkingTest, AWaiterIsNeverLeftAsleepWhileAnObjectIsParked) {
+  constexpr int kThreads = 4;
+  constexpr int kIterations = 20000;
+  PoolOptions options = Caps(1, 1);
+  options.wait_timeout = Ms(5000);
+  FakePool& pool = MakePool(options);
+  const auto deadline = Clock::now() + Ms(20000);
+  std::promise<void> start;
+  std::shared_future<void> started = start.get_future().share();
+  std::vector<std::future<int>> workers;
+  for (int t = 0; t < kThreads; ++t) {
+    workers.push_back(std::async(std::launch::async, [&pool, deadline, started] {
+      started.wait();
+      int timeouts = 0;
+      for (int i = 0; i < kIterations && Clock::now() < deadline; ++i) {
+        try {
+          FakeLease lease = pool.Get();
+          if (i % 4 == 0) std::this_thread::yield();  // let the others find nothing free
+        } catch (const PoolTimeoutError&) {
+          ++timeouts;
+        }
+      }
+      return timeouts;
+    }));
+  }
+  start.set_value();
+  int timeouts = 0;
+  for (auto& worker : workers) timeouts += worker.get();
+  EXPECT_EQ(timeouts, 0);
+  const PoolStats stats = pool.Stats();
+  EXPECT_EQ(stats.wait_timeouts, 0u);
+  EXPECT_EQ(stats.waiting, 0u);
+  EXPECT_EQ(registry_->created(), 1);
+  EXPECT_GT(stats.wait_count, 0u) << "no Get waited: the race was not exercised";
+}
+
+// A lease may outlive its pool. Ending leases while the pool's destructor runs must neither touch
+// freed memory (the sanitizer builds check) nor lose an object.
+TEST_F(ParkingTest, LeasesEndingWhileThePoolIsDestroyedAreClosedOnce) {
+  constexpr int kRounds = 200;
+  constexpr int kThreads = 3;
+  for (int round = 0; round < kRounds; ++round) {
+    std::unique_ptr<FakePool> pool = MakeOwnPool(Caps(kThreads, kThreads));
+    std::vector<FakeLease> leases;
+    for (int t = 0; t < kThreads; ++t) leases.push_back(pool->Get());
+    std::promise<void> start;
+    std::shared_future<void> started = start.get_future().share();
+    std::vector<std::thread> enders;
+    for (FakeLease& lease : leases) {
+      enders.emplace_back([started, lease = std::move(lease)]() mutable {
+        started.wait();
+        lease = FakeLease();  // ends it: parks it, or closes it once the pool is gone
+      });
+    }
+    start.set_value();
+    pool.reset();
+    for (std::thread& ender : enders) ender.join();
+  }
+  EXPECT_EQ(registry_->created(), kRounds * kThreads);
+  EXPECT_EQ(registry_->closed(), kRounds * kThreads);
+  EXPECT_EQ(registry_->live(), 0);
+}
+
+}  // namespace
+}  // namespace pooltest
+}  // namespace thriftpool
