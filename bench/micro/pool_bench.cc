@@ -12,11 +12,11 @@
 //    lives in a multi-threaded process, and with timeouts on starts a thread itself.
 //  - PoolGetPut/timeouts:{off,on}/max_cap:N/.../threads:N (N = 1, 2, 4, 8, 16): one Get and one
 //    Put per iteration on a pool shared by N threads and holding N objects (max_cap = max_idle =
-//    initial_cap = N), so no Get ever waits: the cost of the pool's bookkeeping and of sharing its
-//    lock as threads are added. "timeouts:on" sets idle_timeout 60 s and max_lifetime 10 min,
+//    initial_cap = N), so no Get ever waits: the cost of the pool's bookkeeping as threads are
+//    added (each thread soon cycles on an object parked for it, without the pool's lock). "timeouts:on" sets idle_timeout 60 s and max_lifetime 10 min,
 //    enabled but never firing, to price the clock reads and expiry checks that they need.
 //  - PoolGetPut/timeouts:{off,on}/max_cap:2/.../threads:{8,16}: contended, more threads than
-//    objects, so most Gets wait for a Put. Measures the hand-off to waiters and whether throughput
+//    objects, so Gets find nothing free and yield or wait for a Put. Measures whether throughput
 //    holds up as waiters pile up, and reports the pool's wait statistics (waits per cycle, longest
 //    wait, timeouts against a wait_timeout of 1 s; a timed-out Get is counted, not fatal).
 //
