@@ -35,6 +35,11 @@ namespace thriftpool {
 // in FIFO order whenever a connection or a slot frees up (a Put, a Discard, a failed create, a
 // closed expired object), so none waits while it could be served.
 // Thread-safety: every member function may be called from any thread at once.
+// Cost: with max_idle == max_cap and min_idle == 0 (the defaults), Put parks the object for the
+// calling thread and that thread's next Get takes it back, both without the pool's lock, so
+// threads that each hold one connection at a time share nothing; a Get that finds nothing of its
+// own takes what other threads parked before it creates or waits. Otherwise Get and Put take the
+// pool's lock briefly.
 template <class T>
 class ChannelPool {
  public:

@@ -15,7 +15,8 @@ namespace thriftpool {
 struct PoolOptions {
   // Connections the pool's constructor opens (its factory errors propagate). At most max_idle.
   std::size_t initial_cap = 0;
-  // Idle connections kept; a connection returned while max_idle are idle is closed.
+  // Idle connections kept; a connection returned while max_idle are idle is closed. Below max_cap,
+  // Get and Put take the pool's lock (see ChannelPool's "Cost").
   std::size_t max_idle = 8;
   // Open connections at most: idle + lent out + being created. At least 1.
   std::size_t max_cap = 8;
@@ -29,7 +30,7 @@ struct PoolOptions {
 
   // Background upkeep (one thread per pool, only when one of these or the timeouts above is set).
   // Idle connections kept ready, created in the background with back-off on failures. At most
-  // max_idle.
+  // max_idle. Above 0, Get and Put take the pool's lock (see ChannelPool's "Cost").
   std::size_t min_idle = 0;
   // Idle connections not checked for this long are checked in the background (keepalive pinger),
   // so a connection that died while idle is replaced before a caller meets it.
