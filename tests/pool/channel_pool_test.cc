@@ -89,8 +89,12 @@ TEST_F(ChannelPoolTest, PutKeepsTheObjectForReuse) {
   EXPECT_EQ(registry_->closed(), 0);
 }
 
-TEST_F(ChannelPoolTest, AThreadGetsBackTheObjectItReturnedLast) {
-  FakePool& pool = MakePool(Caps(4, 4));
+// With max_idle == max_cap the object is parked for its thread; below it, it goes on the idle
+// stack, and a Get looks there for the one its thread returned last.
+class ReturnedLastTest : public PoolTest, public ::testing::WithParamInterface<std::size_t> {};
+
+TEST_P(ReturnedLastTest, AThreadGetsBackTheObjectItReturnedLast) {
+  FakePool& pool = MakePool(Caps(4, GetParam()));
   FakeLease mine = pool.Get();
   FakeLease theirs = pool.Get();
   FakeConn* my_object = mine.get();
@@ -103,6 +107,12 @@ TEST_F(ChannelPoolTest, AThreadGetsBackTheObjectItReturnedLast) {
   EXPECT_NE(next.get(), my_object);
   EXPECT_EQ(registry_->created(), 2);
 }
+
+INSTANTIATE_TEST_SUITE_P(MaxIdle, ReturnedLastTest,
+                         ::testing::Values(std::size_t{4}, std::size_t{3}),
+                         [](const ::testing::TestParamInfo<std::size_t>& info) {
+                           return info.param == 4 ? std::string("Parked") : std::string("Stacked");
+                         });
 
 TEST_F(ChannelPoolTest, DiscardClosesTheObjectAndFreesItsSlot) {
   FakePool& pool = MakePool(Caps(1, 1));

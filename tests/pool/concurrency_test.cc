@@ -79,8 +79,9 @@ TEST_F(ConcurrencyTest, CallbacksNeverRunUnderThePoolLock) {
 
 struct StressCase {
   std::string name;
+  std::size_t max_idle;  // of max_cap 3; below it, or min_idle above 0, turns parking off
   bool expiring;         // short idle_timeout / max_lifetime and keepalive in the background
-  std::size_t min_idle;  // with expiring; above 0 turns the lock-free parking off
+  std::size_t min_idle;  // with expiring
 };
 
 void PrintTo(const StressCase& c, std::ostream* out) { *out << c.name; }
@@ -91,7 +92,7 @@ TEST_P(StressTest, NeverMoreThanMaxCapAndTheInvariantsAlwaysHold) {
   constexpr int kThreads = 8;
   constexpr int kIterations = 400;
   constexpr std::size_t kMaxCap = 3;
-  PoolOptions options = Caps(kMaxCap, kMaxCap);
+  PoolOptions options = Caps(kMaxCap, GetParam().max_idle);
   options.wait_timeout = Ms(3);
   if (GetParam().expiring) {
     options.idle_timeout = Ms(2);
@@ -170,9 +171,10 @@ TEST_P(StressTest, NeverMoreThanMaxCapAndTheInvariantsAlwaysHold) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, StressTest,
-                         ::testing::Values(StressCase{"Plain", false, 0},
-                                           StressCase{"ExpiringWithUpkeep", true, 1},
-                                           StressCase{"ExpiringParked", true, 0}),
+                         ::testing::Values(StressCase{"Parked", 3, false, 0},
+                                           StressCase{"Stacked", 2, false, 0},
+                                           StressCase{"ExpiringWithUpkeep", 3, true, 1},
+                                           StressCase{"ExpiringParked", 3, true, 0}),
                          [](const ::testing::TestParamInfo<StressCase>& info) {
                            return info.param.name;
                          });
