@@ -316,7 +316,8 @@ std::size_t PoolCore::SweepParkedLocked(bool complete) {
   std::size_t moved = 0;
   for (std::size_t i = 0; i <= spot_mask_; ++i) {
     std::atomic<std::uintptr_t>& spot = spots_[i].slot;
-    std::uintptr_t parked = spot.load(std::memory_order_acquire);
+    // seq_cst: the other half of TryPark's store-then-load handshake on parking_blocked_.
+    std::uintptr_t parked = spot.load(std::memory_order_seq_cst);
     // A returner between its two steps in TryPark runs a few instructions unless it is
     // preempted; it needs no lock to finish, so waiting for it with the lock held is safe.
     while (complete && (parked & kParkingBit) != 0) {
