@@ -51,12 +51,6 @@ constexpr std::chrono::milliseconds kHandOffAfter{1};
 // How many of the most recently returned idle slots a Get searches for its own thread's last one.
 constexpr std::size_t kAffinityScan = 8;
 
-// Names the calling thread by the address of a thread-local: no call, no allocation.
-const void* ThisThread() {
-  thread_local char token;
-  return &token;
-}
-
 // How often a Get that finds nothing free yields its CPU before it queues. With more threads than
 // CPUs, the connection it needs is most often parked by, or about to be Put by, a preempted
 // thread, which needs only to run; a queued waiter instead sends every Put through the lock
@@ -257,10 +251,12 @@ Slot* PoolCore::ShelveLocked(Slot* slot) {
   return nullptr;
 }
 
-ParkingSpot& PoolCore::ThisThreadSpot() const { return spots_[ThisThreadNumber() & spot_mask_]; }
+ParkingSpot& PoolCore::SpotOf(std::size_t thread_number) const {
+  return spots_[thread_number & spot_mask_];
+}
 
 Slot* PoolCore::TryParked() {
-  std::atomic<std::uintptr_t>& spot = ThisThreadSpot().slot;
+  std::atomic<std::uintptr_t>& spot = SpotOf(ThisThreadNumber()).slot;
   std::uintptr_t parked = spot.load(std::memory_order_relaxed);
   // A set kParkingBit belongs to another thread on this spot, mid-Put: not ours to take.
   if (parked == 0 || (parked & kParkingBit) != 0 ||
@@ -293,8 +289,8 @@ Slot* PoolCore::TryParked() {
 bool PoolCore::TryPark(Slot* slot, Clock::time_point now) {
   if (parking_blocked_.load(std::memory_order_relaxed)) return false;
   slot->returned_at = slot->checked_at = now;
-  slot->returned_by = ThisThread();
-  std::atomic<std::uintptr_t>& spot = ThisThreadSpot().slot;
+  slot->returned_by = ThisThreadNumber();
+  std::atomic<std::uintptr_t>& spot = SpotOf(slot->returned_by).slot;
   const std::uintptr_t parked = reinterpret_cast<std::uintptr_t>(slot);
   std::uintptr_t empty = 0;
   if (!spot.compare_exchange_strong(empty, parked | kParkingBit, std::memory_order_seq_cst)) {
@@ -371,7 +367,7 @@ Slot* PoolCore::PopIdleLocked() {
   // that connection, and the scheduler then tends to run the two on one CPU, as with a dedicated
   // connection. Handing threads each other's connections instead made every call pay a cross-CPU
   // wake-up (bench/e2e, 2 threads on 2 vCPUs: about 10x slower than one connection per thread).
-  const void* me = ThisThread();
+  const std::size_t me = ThisThreadNumber();
   const std::size_t count = st.idle.size();
   if (st.idle.back()->returned_by != me) {
     for (std::size_t depth = 2; depth <= std::min(count, kAffinityScan); ++depth) {
@@ -561,7 +557,7 @@ void PoolCore::ReturnLocked(Slot* slot, bool broken, Clock::time_point now) noex
     ForgetLocked(&PoolStats::closed_max_lifetime);
   } else {
     slot->returned_at = slot->checked_at = now;
-    slot->returned_by = ThisThread();
+    slot->returned_by = ThisThreadNumber();
     to_close = ShelveLocked(slot);
   }
   lock.unlock();

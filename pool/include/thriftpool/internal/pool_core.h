@@ -39,11 +39,13 @@ class ObjectHooks {
 // One pooled object and its times. Allocated when the object is created, freed when it is closed.
 struct Slot {
   void* object = nullptr;
-  Clock::time_point created_at;       // precise, for Lease::created_at()
-  Clock::time_point expires_at;       // created_at + jittered max_lifetime, or max() when off
-  Clock::time_point checked_at;       // coarse: last return or successful keepalive check
-  Clock::time_point returned_at;      // coarse: last return (idle_timeout counts from here)
-  const void* returned_by = nullptr;  // the thread that returned it last (see PopIdleLocked)
+  Clock::time_point created_at;   // precise, for Lease::created_at()
+  Clock::time_point expires_at;   // created_at + jittered max_lifetime, or max() when off
+  Clock::time_point checked_at;   // coarse: last return or successful keepalive check
+  Clock::time_point returned_at;  // coarse: last return (idle_timeout counts from here)
+  // The thread that returned it last, by its ThisThreadNumber() (see PopIdleLocked); no thread's
+  // number at first. A thread that takes over an exited one's number inherits its preference.
+  std::size_t returned_by = ~std::size_t{0};
 };
 
 // Where a Put leaves a slot for the thread that returned it, without the pool's lock (see
@@ -92,7 +94,8 @@ class PoolCore {
   // the spot is taken or parking is blocked, so the caller must shelve it under the lock).
   Slot* TryParked();
   bool TryPark(Slot* slot, Clock::time_point now);
-  ParkingSpot& ThisThreadSpot() const;
+  // The spot of the thread with this ThisThreadNumber() (threads beyond the spots share them).
+  ParkingSpot& SpotOf(std::size_t thread_number) const;
   // Moves parked slots to the idle stack; returns how many. With `complete`, also waits for
   // returners that are deciding whether to park, so that no slot is parked after it returns
   // while parking_blocked_ stays set.
