@@ -38,6 +38,7 @@
 #include <string>
 #include <utility>
 
+#include "durations.h"
 #include "pool_state.h"
 #include "thread_number.h"
 
@@ -81,14 +82,18 @@ CoarseClock::Setup CoarseClock::Probe() {
   if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) != 0) return {};
   const std::chrono::nanoseconds resolution =
       std::chrono::seconds(res.tv_sec) + std::chrono::nanoseconds(res.tv_nsec);
-  if (resolution > std::chrono::milliseconds(5)) return {};
-  return {true, resolution};
+  if (resolution > kMaxResolution) return {};
+  return {true, resolution + kLagMargin};
 }
 
 const CoarseClock::Setup CoarseClock::setup_ = CoarseClock::Probe();
 
 PoolCore::PoolCore(const PoolOptions& options, std::unique_ptr<ObjectHooks> hooks)
     : options_(options),
+      idle_timeout_(Capped(options.idle_timeout)),
+      max_lifetime_(Capped(options.max_lifetime)),
+      keepalive_interval_(Capped(options.keepalive_interval)),
+      ping_skip_window_(Capped(options.ping_skip_window)),
       hooks_(std::move(hooks)),
       take_out_check_(hooks_->HasTakeOutCheck()),
       needs_time_(options.idle_timeout.count() > 0 || options.max_lifetime.count() > 0 ||
@@ -120,10 +125,10 @@ Slot* PoolCore::NewSlot(void* object) {
   slot->object = object;
   slot->created_at = Clock::now();
   slot->checked_at = slot->returned_at = CoarseClock::Now();
-  if (options_.max_lifetime.count() > 0) {
+  if (max_lifetime_.count() > 0) {
     std::uniform_real_distribution<double> cut(0.0, options_.lifetime_jitter);
     const auto lifetime =
-        std::chrono::duration_cast<Clock::duration>(options_.max_lifetime * (1.0 - cut(rng)));
+        std::chrono::duration_cast<Clock::duration>(max_lifetime_ * (1.0 - cut(rng)));
     slot->expires_at = slot->created_at + lifetime;
   } else {
     slot->expires_at = Clock::time_point::max();
@@ -156,7 +161,7 @@ bool PoolCore::Expired(const Slot& slot, Clock::time_point coarse_now,
     *reason = &PoolStats::closed_max_lifetime;
     return true;
   }
-  if (options_.idle_timeout.count() > 0 && late_now - slot.returned_at >= options_.idle_timeout) {
+  if (idle_timeout_.count() > 0 && late_now - slot.returned_at >= idle_timeout_) {
     *reason = &PoolStats::closed_idle_timeout;
     return true;
   }
@@ -165,8 +170,18 @@ bool PoolCore::Expired(const Slot& slot, Clock::time_point coarse_now,
 
 bool PoolCore::PingDue(const Slot& slot, Clock::time_point coarse_now) const {
   return take_out_check_ &&
-         (options_.ping_skip_window.count() == 0 ||
-          coarse_now + CoarseClock::Slack() - slot.checked_at >= options_.ping_skip_window);
+         (ping_skip_window_.count() == 0 ||
+          coarse_now + CoarseClock::Slack() - slot.checked_at >= ping_skip_window_);
+}
+
+bool PoolCore::PingAndRecheck(const Slot& slot, Clock::time_point* started,
+                              std::uint64_t PoolStats::** reason) const {
+  if (*started == kNotStarted) *started = Clock::now();
+  if (!hooks_->CheckOnTakeOut(slot.object)) {
+    *reason = &PoolStats::closed_broken;
+    return false;
+  }
+  return !(needs_time_ && Expired(slot, CoarseClock::Now(), reason));
 }
 
 void PoolCore::ForgetLocked(std::uint64_t PoolStats::*reason) {
@@ -232,12 +247,13 @@ void PoolCore::EndWaitLocked(Waiter* waiter) {
   c.max_wait_duration = std::max(c.max_wait_duration, waited);
 }
 
-Slot* PoolCore::ShelveLocked(Slot* slot) {
+Slot* PoolCore::ShelveLocked(Slot* slot, bool unused) {
   State& st = *state_;
   if (st.head != nullptr && Clock::now() - st.head->since >= kHandOffAfter) {
     Waiter* oldest = st.head;
     DequeueLocked(oldest);
     oldest->handed = slot;
+    oldest->handed_unused = unused;
     ++st.out;
     oldest->cv.notify_one();
     return nullptr;
@@ -255,7 +271,7 @@ ParkingSpot& PoolCore::SpotOf(std::size_t thread_number) const {
   return spots_[thread_number & spot_mask_];
 }
 
-Slot* PoolCore::TryParked() {
+Slot* PoolCore::TryParked(Clock::time_point* started) {
   std::atomic<std::uintptr_t>& spot = SpotOf(ThisThreadNumber()).slot;
   std::uintptr_t parked = spot.load(std::memory_order_relaxed);
   // A set kParkingBit belongs to another thread on this spot, mid-Put: not ours to take.
@@ -268,8 +284,8 @@ Slot* PoolCore::TryParked() {
   std::uint64_t PoolStats::*reason = nullptr;
   if (needs_time_ && Expired(*slot, now, &reason)) {
     // `reason` says which limit it passed.
-  } else if (PingDue(*slot, now) && !hooks_->CheckOnTakeOut(slot->object)) {
-    reason = &PoolStats::closed_broken;
+  } else if (PingDue(*slot, now)) {
+    PingAndRecheck(*slot, started, &reason);
   }
   if (reason == nullptr && !parking_blocked_.load(std::memory_order_acquire)) return slot;
   std::unique_lock<std::mutex> lock(mu_);
@@ -350,15 +366,16 @@ void PoolCore::RefreshParkingLocked() {
 }
 
 Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode) {
+  Clock::time_point started = kNotStarted;
   if (parking_ && mode == AcquireMode::kAny) {
-    if (Slot* slot = TryParked()) return slot;
+    if (Slot* slot = TryParked(&started)) return slot;
   }
   std::unique_lock<std::mutex> lock(mu_);
   const State& st = *state_;
   if (mode == AcquireMode::kAny && !st.closed && !st.idle.empty()) {
-    if (Slot* slot = CheckOutLocked(lock, PopIdleLocked())) return slot;
+    if (Slot* slot = CheckOutLocked(lock, PopIdleLocked(), nullptr, &started)) return slot;
   }
-  return AcquireSlow(lock, wait, mode);
+  return AcquireSlow(lock, wait, mode, started);
 }
 
 Slot* PoolCore::PopIdleLocked() {
@@ -388,7 +405,8 @@ Slot* PoolCore::PopIdleLocked() {
   return slot;
 }
 
-Slot* PoolCore::CheckOutLocked(std::unique_lock<std::mutex>& lock, Slot* slot) {
+Slot* PoolCore::CheckOutLocked(std::unique_lock<std::mutex>& lock, Slot* slot, Waiter* waiter,
+                               Clock::time_point* started) {
   State& st = *state_;
   const Clock::time_point now = needs_time_ ? CoarseClock::Now() : Clock::time_point();
   std::uint64_t PoolStats::*reason = nullptr;
@@ -398,15 +416,12 @@ Slot* PoolCore::CheckOutLocked(std::unique_lock<std::mutex>& lock, Slot* slot) {
     // `reason` says which limit it passed.
   } else if (PingDue(*slot, now)) {
     lock.unlock();
-    const bool alive = hooks_->CheckOnTakeOut(slot->object);
+    PingAndRecheck(*slot, started, &reason);
     lock.lock();
-    if (st.closed) {
-      reason = &PoolStats::closed_on_release;
-    } else if (!alive) {
-      reason = &PoolStats::closed_broken;
-    }
+    if (st.closed) reason = &PoolStats::closed_on_release;
   }
   if (reason == nullptr) return slot;
+  if (waiter != nullptr && !waiter->queued && !st.closed) EnqueueLocked(waiter, /*at_front=*/true);
   --st.out;
   ForgetLocked(reason);
   lock.unlock();
@@ -416,11 +431,13 @@ Slot* PoolCore::CheckOutLocked(std::unique_lock<std::mutex>& lock, Slot* slot) {
 }
 
 Slot* PoolCore::AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds wait,
-                            AcquireMode mode) {
+                            AcquireMode mode, Clock::time_point started) {
   State& st = *state_;
   std::optional<Waiter> me;  // made only once this Get has to wait
   int yields = 0;            // see kYieldsBeforeWaiting
-  Clock::time_point deadline;
+  if (started == kNotStarted) started = Clock::now();
+  // Capped: Get(milliseconds::max()) waits practically forever instead of overflowing.
+  const Clock::time_point deadline = started + Capped(wait);
   // Whatever way this Get ends, a waiter leaves the queue and its wait is counted.
   struct WaitEnd {
     PoolCore* core;
@@ -435,6 +452,11 @@ Slot* PoolCore::AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::mil
     Slot* slot = nullptr;
     if (me && me->handed != nullptr) {
       slot = std::exchange(me->handed, nullptr);
+      if (mode == AcquireMode::kFresh && !std::exchange(me->handed_unused, false)) {
+        // A used slot: what this GetFresh waited for is its place under max_cap.
+        EndWaitLocked(&*me), me.reset();
+        return CreateUnlocked(lock, slot);
+      }
     } else if (st.closed) {
       throw PoolClosedError("thriftpool: pool released");
     } else if (!st.idle.empty() && mode == AcquireMode::kAny) {
@@ -444,7 +466,7 @@ Slot* PoolCore::AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::mil
       continue;  // parked slots are on the idle stack now
     } else if (!st.idle.empty() || HasRoomLocked()) {
       if (me) EndWaitLocked(&*me), me.reset();
-      return CreateUnlocked(lock);
+      return CreateUnlocked(lock, nullptr);
     } else if (parking_ && !me && yields < kYieldsBeforeWaiting && wait.count() > 0) {
       ++yields;
       lock.unlock();
@@ -459,12 +481,12 @@ Slot* PoolCore::AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::mil
           throw PoolTimeoutError(TimeoutMessage(wait, options_.max_cap));
         }
         me.emplace();
+        me->mode = mode;
         me->since = Clock::now();
-        deadline = me->since + wait;
         ++st.counters.wait_count;
         EnqueueLocked(&*me, /*at_front=*/false);
       } else if (!me->queued) {
-        // A slot handed to this waiter failed its check: it keeps its turn.
+        // What this waiter was given failed its check: it keeps its turn (and its deadline).
         EnqueueLocked(&*me, /*at_front=*/true);
       }
       if (me->woken) {
@@ -479,8 +501,10 @@ Slot* PoolCore::AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::mil
       }
       continue;
     }
-    if (me) EndWaitLocked(&*me), me.reset();
-    if (Slot* good = CheckOutLocked(lock, slot)) return good;
+    // A waiter leaves the queue while it checks what it got, but keeps its deadline, and its
+    // place if the check fails (CheckOutLocked); WaitEnd counts its wait once it has a slot.
+    if (me) DequeueLocked(&*me);
+    if (Slot* good = CheckOutLocked(lock, slot, me ? &*me : nullptr, &started)) return good;
   }
 }
 
@@ -493,15 +517,18 @@ bool PoolCore::ClaimParkedLocked() {
   return SweepParkedLocked(/*complete=*/true) > 0;
 }
 
-Slot* PoolCore::CreateUnlocked(std::unique_lock<std::mutex>& lock) {
+Slot* PoolCore::CreateUnlocked(std::unique_lock<std::mutex>& lock, Slot* replaced) {
   State& st = *state_;
-  // kFresh at max_cap: the least recently used idle slot makes room. Its place passes straight
-  // from `closing` to `creating`, and it is closed before the factory runs, so the two never
-  // exist at once beyond max_cap.
-  Slot* replaced = nullptr;
-  if (!HasRoomLocked()) {
+  // A replaced slot (kFresh at max_cap: the least recently used idle one, or a used one handed to
+  // a kFresh waiter) makes room. Its place passes straight from `closing` to `creating`, and it is
+  // closed before the factory runs, so the two never exist at once beyond max_cap.
+  if (replaced != nullptr) {
+    --st.out;
+  } else if (!HasRoomLocked()) {
     replaced = st.idle.front();
     st.idle.erase(st.idle.begin());
+  }
+  if (replaced != nullptr) {
     ForgetLocked(&PoolStats::closed_replaced);
     --st.closing;
   }
@@ -558,7 +585,7 @@ void PoolCore::ReturnLocked(Slot* slot, bool broken, Clock::time_point now) noex
   } else {
     slot->returned_at = slot->checked_at = now;
     slot->returned_by = ThisThreadNumber();
-    to_close = ShelveLocked(slot);
+    to_close = ShelveLocked(slot, /*unused=*/false);
   }
   lock.unlock();
   if (to_close != nullptr) CloseSlot(to_close);

@@ -18,10 +18,12 @@ namespace internal {
 struct PoolCore::Waiter {
   Waiter* prev = nullptr;
   Waiter* next = nullptr;
-  bool queued = false;      // in the FIFO queue
-  bool woken = false;       // told to try again, has not run yet (at most one waiter at a time)
-  Slot* handed = nullptr;   // a slot passed straight to this waiter (counted in out)
-  Clock::time_point since;  // when it started waiting (precise clock)
+  bool queued = false;         // in the FIFO queue
+  bool woken = false;          // told to try again, has not run yet (at most one waiter at a time)
+  Slot* handed = nullptr;      // a slot passed straight to this waiter (counted in out)
+  bool handed_unused = false;  // `handed` was never lent (a refill): a kFresh waiter may keep it
+  AcquireMode mode = AcquireMode::kAny;  // kFresh: given a used slot, it replaces it
+  Clock::time_point since;               // when it started waiting (precise clock)
   std::condition_variable cv;
 };
 

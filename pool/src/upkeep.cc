@@ -66,7 +66,7 @@ void PoolCore::UpkeepOnce(std::unique_lock<std::mutex>& lock) {
       expired.push_back(slot);
       return true;
     }
-    if (keepalive && late_now - slot->checked_at >= options_.keepalive_interval) {
+    if (keepalive && late_now - slot->checked_at >= keepalive_interval_) {
       ++st.out;  // lent to this thread for the check
       to_check.push_back(slot);
       return true;
@@ -99,7 +99,7 @@ void PoolCore::UpkeepOnce(std::unique_lock<std::mutex>& lock) {
       ForgetLocked(&PoolStats::closed_broken);
     } else {
       slot->checked_at = checked;
-      to_close = ShelveLocked(slot);
+      to_close = ShelveLocked(slot, /*unused=*/false);
     }
     lock.unlock();
     if (to_close != nullptr) CloseSlot(to_close);
@@ -130,7 +130,7 @@ void PoolCore::UpkeepOnce(std::unique_lock<std::mutex>& lock) {
     if (st.closed) {
       ForgetLocked(&PoolStats::closed_on_release);
     } else {
-      to_close = ShelveLocked(slot);
+      to_close = ShelveLocked(slot, /*unused=*/true);
     }
     lock.unlock();
     if (to_close != nullptr) CloseSlot(to_close);

@@ -11,10 +11,11 @@ namespace internal {
 
 // CLOCK_MONOTONIC_COARSE costs ~5 ns against ~18 ns for steady_clock on these VMs, and shares
 // steady_clock's epoch (both are CLOCK_MONOTONIC), so its readings compare with steady_clock ones.
-// It lags the precise clock by up to its resolution (`Slack()`, 4 ms at HZ=250): callers add the
-// slack so that an expiry acts early, never late. Where the coarse clock is too coarse (over
-// 5 ms), and before static initialisation has probed it, Now() reads the precise clock
-// and Slack() is 0.
+// It lags the precise clock by its resolution (4 ms at HZ=250) plus however late the kernel's
+// timekeeping tick runs: up to 6.2 ms in all on a loaded 2-vCPU VM. `Slack()` covers that with a
+// margin (the resolution + kLagMargin, so 10 ms at HZ=250), and callers add it so that an expiry
+// acts early, never late. Where the coarse clock is coarser than kMaxResolution, and before
+// static initialisation has probed it, Now() reads the precise clock and Slack() is 0.
 class CoarseClock {
  public:
   static std::chrono::steady_clock::time_point Now() {
@@ -25,6 +26,12 @@ class CoarseClock {
                                                  std::chrono::nanoseconds(ts.tv_nsec));
   }
   static std::chrono::nanoseconds Slack() { return setup_.slack; }
+
+  // Lag beyond the resolution that Slack() allows for: about 3x the worst seen (2.2 ms).
+  static constexpr std::chrono::milliseconds kLagMargin{6};
+  // The coarsest resolution used (HZ=250); a coarser clock is replaced by the precise one, so
+  // Slack() never exceeds 10 ms.
+  static constexpr std::chrono::milliseconds kMaxResolution{4};
 
  private:
   struct Setup {

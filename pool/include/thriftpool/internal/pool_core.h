@@ -55,6 +55,9 @@ struct alignas(64) ParkingSpot {
   std::atomic<std::uintptr_t> slot{0};
 };
 
+// "This Get has not started its clock yet" (see PoolCore::AcquireSlow).
+constexpr Clock::time_point kNotStarted = Clock::time_point::min();
+
 enum class AcquireMode {
   kAny,    // an idle object if one is good, else a new one
   kFresh,  // always a newly created object (an idle one may be closed to make room)
@@ -92,7 +95,8 @@ class PoolCore {
   // Lock-free hot path (parking_ only). TryParked takes the slot parked in this thread's spot and
   // checks it (nullptr: none, or it failed and was closed); TryPark parks a returned slot (false:
   // the spot is taken or parking is blocked, so the caller must shelve it under the lock).
-  Slot* TryParked();
+  // `started` (see AcquireSlow) is set when a pinger runs.
+  Slot* TryParked(Clock::time_point* started);
   bool TryPark(Slot* slot, Clock::time_point now);
   // The spot of the thread with this ThisThreadNumber() (threads beyond the spots share them).
   ParkingSpot& SpotOf(std::size_t thread_number) const;
@@ -110,18 +114,29 @@ class PoolCore {
   // The slow part of Return, under the lock.
   void ReturnLocked(Slot* slot, bool broken, Clock::time_point now) noexcept;
 
-  // Everything but the hot path of Acquire: creating, waiting, retrying after a bad slot.
+  // Everything but the hot path of Acquire: creating, waiting, retrying after a bad slot. The
+  // wait ends at `started` + `wait`, where `started` is when this Get first ran a pinger, or else
+  // (kNotStarted) when it came here.
   Slot* AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds wait,
-                    AcquireMode mode);
+                    AcquireMode mode, Clock::time_point started);
   // Takes the most recently returned idle slot for a caller (asks for a refill below min_idle).
   Slot* PopIdleLocked();
   // Returns `slot` if it may be handed out (not expired, pinger passed, pool open); otherwise
   // closes it (with the lock released) and returns nullptr. Releases the lock for the pinger.
-  Slot* CheckOutLocked(std::unique_lock<std::mutex>& lock, Slot* slot);
-  // Creates a slot for the caller (closing the least recently used idle one first when at
-  // max_cap), releasing the lock during the factory call. Throws what the factory throws, or
-  // PoolClosedError if Release ran meanwhile.
-  Slot* CreateUnlocked(std::unique_lock<std::mutex>& lock);
+  // A `waiter` (not queued while it checks what it was given) goes back to the head of the queue
+  // before the bad slot's close frees a place, so the wake-up that frees is its own.
+  Slot* CheckOutLocked(std::unique_lock<std::mutex>& lock, Slot* slot, Waiter* waiter,
+                       Clock::time_point* started);
+  // Runs the take-out pinger (no lock held; sets `*started` if it is still kNotStarted), then,
+  // since the pinger may have taken long, the expiry checks again. False (and the closed_*
+  // counter in `reason`) when `slot` must not be handed out.
+  bool PingAndRecheck(const Slot& slot, Clock::time_point* started,
+                      std::uint64_t PoolStats::** reason) const;
+  // Creates a slot for the caller, releasing the lock during the factory call. Its place under
+  // max_cap is that of `replaced` (a lent-out slot, closed first) when given, else a free one,
+  // else that of the least recently used idle slot (closed first). Throws what the factory
+  // throws, or PoolClosedError if Release ran meanwhile.
+  Slot* CreateUnlocked(std::unique_lock<std::mutex>& lock, Slot* replaced);
   Slot* NewSlot(void* object);
   // Runs the closer and frees the slot; false if the closer threw. No bookkeeping.
   bool CloseObject(Slot* slot) noexcept;
@@ -137,9 +152,10 @@ class PoolCore {
   // Counts one slot leaving `open` for `reason`; it stays counted in `closing` (and so under
   // max_cap) until the caller, after unlocking, has closed it with CloseSlot.
   void ForgetLocked(std::uint64_t PoolStats::*reason);
-  // Puts a returned or refilled slot where it belongs: to a starving waiter, on the idle stack,
-  // or (over max_idle) out: returns the slot to close, or nullptr.
-  Slot* ShelveLocked(Slot* slot);
+  // Puts a returned, checked or refilled slot where it belongs: to a starving waiter, on the idle
+  // stack, or (over max_idle) out: returns the slot to close, or nullptr. `unused`: the slot was
+  // never lent, so even a GetFresh waiter may have it as it is (others replace it).
+  Slot* ShelveLocked(Slot* slot, bool unused);
   // Whether another object may be created: open + creating + closing < max_cap.
   bool HasRoomLocked() const;
   // Wakes the oldest waiter if it could now be served and no waiter is already woken.
@@ -155,6 +171,12 @@ class PoolCore {
   void UpkeepOnce(std::unique_lock<std::mutex>& lock);
 
   const PoolOptions options_;
+  // options_' durations in the clock's unit, capped at kForever (durations.h) so that adding one
+  // to a time point never overflows.
+  const Clock::duration idle_timeout_;
+  const Clock::duration max_lifetime_;
+  const Clock::duration keepalive_interval_;
+  const Clock::duration ping_skip_window_;
   const std::unique_ptr<ObjectHooks> hooks_;
   const bool take_out_check_;
   // Whether Acquire/Return need a clock reading at all (timeouts, checks or upkeep are on).

@@ -1,0 +1,27 @@
+// A user's duration as the pool computes with it. Private to pool/src.
+#ifndef THRIFTPOOL_POOL_SRC_DURATIONS_H_
+#define THRIFTPOOL_POOL_SRC_DURATIONS_H_
+
+#include <thriftpool/internal/pool_core.h>
+
+#include <chrono>
+
+namespace thriftpool {
+namespace internal {
+
+// The longest duration the pool adds to a time point. steady_clock counts nanoseconds in 64 bits
+// (292 years) from boot, so time points up to a century ahead never overflow, while
+// std::chrono::milliseconds::max() converted to nanoseconds, or added to now, would.
+constexpr std::chrono::hours kForever{24 * 365 * 100};
+
+// `d` in the clock's unit, within [0, kForever]: a longer duration means "practically forever".
+// (Options validation rejects negative durations; a negative wait means "do not wait".)
+constexpr Clock::duration Capped(std::chrono::milliseconds d) {
+  if (d <= std::chrono::milliseconds::zero()) return Clock::duration::zero();
+  return d >= kForever ? Clock::duration(kForever) : Clock::duration(d);
+}
+
+}  // namespace internal
+}  // namespace thriftpool
+
+#endif  // THRIFTPOOL_POOL_SRC_DURATIONS_H_
