@@ -1,0 +1,409 @@
+// The README's "Guarantees" of ChannelPool, each tried at its edge: a GetFresh that has to wait, a
+// waiter whose object fails its check, a pinger that is slow or throws, a closer that blocks, a
+// loaded CPU against the coarse clock, zero and huge durations, and a Release during each of these.
+// Most run in both configurations: "Parked" (the defaults: the lock-free hot path) and "Locked"
+// (max_idle < max_cap: every Get and Put under the lock), which reach the waiters by other paths.
+#include <gtest/gtest.h>
+#include <thriftpool/channel_pool.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <ostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pool_test_util.h"
+
+namespace thriftpool {
+namespace pooltest {
+namespace {
+
+class GuaranteesTest : public PoolTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  // max_cap objects at most; parked (max_idle == max_cap) or locked (max_idle = max_cap - 1).
+  static PoolOptions Config(std::size_t max_cap) {
+    return Caps(max_cap, GetParam() ? max_cap : max_cap - 1);
+  }
+};
+
+std::string ConfigName(const ::testing::TestParamInfo<bool>& info) {
+  return info.param ? "Parked" : "Locked";
+}
+
+// Get() on another thread; the future holds the object's id, or throws what Get threw.
+std::future<int> GetIdAsync(FakePool& pool, Ms wait) {
+  return std::async(std::launch::async, [&pool, wait] { return pool.Get(wait)->id(); });
+}
+
+// --- GetFresh never gets a used object ---
+
+// Regression: the Put's object used to be handed straight to the GetFresh waiter.
+TEST_P(GuaranteesTest, AGetFreshWaiterGetsANewObjectNotTheOneAPutReturns) {
+  for (Ms settle : {Ms(0), Ms(50)}) {  // woken to retry, and handed the returned object's place
+    SCOPED_TRACE("settle " + std::to_string(settle.count()) + " ms");
+    FakePool& pool = MakePool(Config(2));
+    FakeLease first = pool.Get();
+    FakeLease second = pool.Get();
+    const int returned_id = first->id();
+    auto fresh = std::async(std::launch::async, [&pool] { return pool.GetFresh(Ms(2000))->id(); });
+    ASSERT_TRUE(WaitForWaiters(pool, 1));
+    std::this_thread::sleep_for(settle);
+    pool.Put(std::move(first));
+    const int fresh_id = fresh.get();
+    EXPECT_EQ(fresh_id, registry_->created()) << "GetFresh returned a used object";
+    EXPECT_NE(fresh_id, returned_id);
+    EXPECT_EQ(registry_->CloseCount(returned_id), 1) << "the returned object was not replaced";
+    EXPECT_EQ(pool.Stats().closed_replaced, 1u);
+  }
+}
+
+// Regression: the upkeep's keepalive check used to hand the object it had just checked to a
+// GetFresh waiter.
+TEST_F(PoolTest, AGetFreshWaiterGetsANewObjectNotOneTheKeepaliveChecked) {
+  PoolOptions options = Caps(2, 2);
+  options.keepalive_interval = Ms(40);
+  FakePool& pool = MakePool(options, Pingers::kSeparate);
+  FakeLease held = pool.Get();
+  int checked_id;
+  {
+    FakeLease idle = pool.Get();
+    checked_id = idle->id();
+  }
+  registry_->SetPingHook([] { std::this_thread::sleep_for(Ms(150)); });
+  ASSERT_TRUE(WaitUntil([&] { return registry_->keepalive_pings() >= 1; }));
+  // The idle object is out for its check now: nothing free, no room.
+  auto fresh = std::async(std::launch::async, [&pool] { return pool.GetFresh(Ms(3000))->id(); });
+  ASSERT_TRUE(WaitForWaiters(pool, 1));
+  const int fresh_id = fresh.get();
+  registry_->SetPingHook(nullptr);
+  EXPECT_NE(fresh_id, checked_id) << "GetFresh returned the object the keepalive checked";
+  EXPECT_EQ(fresh_id, 3);
+  EXPECT_EQ(registry_->max_live(), 2);
+}
+
+// A refill that the upkeep made for min_idle was never lent: a GetFresh waiter takes it as it
+// is, without closing it to create another.
+TEST_F(PoolTest, AGetFreshWaiterTakesANeverUsedRefillAsItIs) {
+  PoolOptions options = Caps(2, 2);
+  options.min_idle = 1;
+  registry_->SetCreateHook([] { std::this_thread::sleep_for(Ms(150)); });
+  FakePool& pool = MakePool(options);  // its upkeep starts a refill at once
+  ASSERT_TRUE(WaitUntil([&] { return registry_->factory_calls() == 1; }));
+  auto get = GetIdAsync(pool, Ms(3000));  // creates the second object: no room left
+  ASSERT_TRUE(WaitUntil([&] { return registry_->factory_calls() == 2; }));
+  auto fresh = std::async(std::launch::async, [&pool] { return pool.GetFresh(Ms(3000))->id(); });
+  ASSERT_TRUE(WaitForWaiters(pool, 1));
+  const int fresh_id = fresh.get();
+  EXPECT_NE(fresh_id, get.get());
+  registry_->SetCreateHook(nullptr);
+  EXPECT_EQ(registry_->factory_calls(), 2) << "closed a never-used refill to create another";
+  EXPECT_EQ(pool.Stats().closed_replaced, 0u);
+}
+
+// --- A waiter keeps its place and its deadline ---
+
+// Regression: a waiter whose handed object failed its check used to queue again at the back
+// with a new deadline, so a younger waiter was served first and the older one timed out late.
+TEST_P(GuaranteesTest, AWaiterWhoseObjectFailsItsCheckIsStillServedFirstWithinItsWait) {
+  constexpr int kRounds = 20;
+  constexpr Ms kWait(300);
+  int younger_first = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    FakePool& pool = MakePool(PingEveryTakeOut(Config(2)), Pingers::kTakeOut);
+    FakeLease blocker = pool.Get();  // max_cap 2 with one held: one object to go round
+    FakeLease held = pool.Get();
+    std::mutex mu;
+    std::vector<char> order;
+    const auto w_start = Clock::now();
+    auto older = std::async(std::launch::async, [&] {
+      FakeLease lease = pool.Get(kWait);
+      const double waited = MsSince(w_start);
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back('W');
+      return waited;
+    });
+    ASSERT_TRUE(WaitForWaiters(pool, 1));
+    std::this_thread::sleep_for(Ms(30));
+    auto younger = std::async(std::launch::async, [&] {
+      FakeLease lease = pool.Get(Ms(3000));
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back('C');
+    });
+    ASSERT_TRUE(WaitForWaiters(pool, 2));
+    std::this_thread::sleep_until(w_start + Ms(200));
+    registry_->Kill(held->id());
+    pool.Put(std::move(held));
+    double waited = 0;
+    ASSERT_NO_THROW(waited = older.get()) << "the older waiter lost its turn and timed out";
+    EXPECT_LT(waited, kWait.count() + 150.0) << "waited past its wait_timeout";
+    younger.get();
+    if (order.front() != 'W') ++younger_first;
+    DestroyPools();
+  }
+  EXPECT_EQ(younger_first, 0) << "a younger waiter went first in " << younger_first << " of "
+                              << kRounds << " rounds";
+}
+
+// --- Expiry holds at the moment of hand-out ---
+
+struct ExpiryCase {
+  bool parked;
+  bool lifetime;  // max_lifetime, else idle_timeout
+};
+
+void PrintTo(const ExpiryCase& c, std::ostream* out) {
+  *out << (c.parked ? "parked, " : "locked, ") << (c.lifetime ? "max_lifetime" : "idle_timeout");
+}
+
+class SlowPingerExpiryTest : public PoolTest, public ::testing::WithParamInterface<ExpiryCase> {};
+
+// Regression: expiry used to be checked before a slow take-out pinger, not after it, so an
+// object aged 250 ms was handed out with a 200 ms limit.
+TEST_P(SlowPingerExpiryTest, ExpiryIsCheckedAgainAfterASlowPinger) {
+  const ExpiryCase c = GetParam();
+  PoolOptions options = PingEveryTakeOut(Caps(2, c.parked ? 2 : 1));
+  options.lifetime_jitter = 0;
+  (c.lifetime ? options.max_lifetime : options.idle_timeout) = Ms(200);
+  FakePool& pool = MakePool(options, Pingers::kTakeOut);
+  { FakeLease lease = pool.Get(); }  // object 1, returned at once
+  std::this_thread::sleep_for(Ms(100));
+  registry_->SetPingHook([] { std::this_thread::sleep_for(Ms(150)); });
+  FakeLease lease = pool.Get();
+  registry_->SetPingHook(nullptr);
+  EXPECT_EQ(lease->id(), 2) << "handed out an object that expired during its check";
+  EXPECT_EQ(registry_->take_out_pings(), 1);
+  const PoolStats stats = pool.Stats();
+  EXPECT_EQ(c.lifetime ? stats.closed_max_lifetime : stats.closed_idle_timeout, 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Configs, SlowPingerExpiryTest,
+                         ::testing::Values(ExpiryCase{true, true}, ExpiryCase{true, false},
+                                           ExpiryCase{false, true}, ExpiryCase{false, false}),
+                         [](const ::testing::TestParamInfo<ExpiryCase>& info) {
+                           return std::string(info.param.parked ? "Parked" : "Locked") +
+                                  (info.param.lifetime ? "MaxLifetime" : "IdleTimeout");
+                         });
+
+// Regression: the coarse clock lags the precise one by more than its resolution under load, and
+// the slack used to be only the resolution. Both CPUs (and more) are kept busy while threads
+// cycle objects with a 20 ms lifetime; every hand-out is compared with the precise clock read
+// before the Get, a moment no later than the pool's own check.
+TEST_P(GuaranteesTest, NoObjectIsHandedOutPastMaxLifetimeOnALoadedCpu) {
+  constexpr Ms kLifetime(20);
+  constexpr Ms kRun(1500);
+  PoolOptions options = Config(4);
+  options.max_lifetime = kLifetime;
+  options.lifetime_jitter = 0;
+  FakePool& pool = MakePool(options);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> load;
+  for (unsigned i = 0; i < 2 * std::max(2u, std::thread::hardware_concurrency()); ++i) {
+    load.emplace_back([&stop] {
+      for (std::uint64_t spin = 0; !stop.load(std::memory_order_relaxed) && spin < (1ull << 40);) {
+        ++spin;
+      }
+    });
+  }
+  std::atomic<std::uint64_t> gets{0};
+  std::atomic<std::uint64_t> late{0};
+  std::atomic<std::int64_t> worst_age_us{0};
+  std::vector<std::thread> workers;
+  const auto end = Clock::now() + kRun;
+  for (int t = 0; t < 3; ++t) {
+    workers.emplace_back([&] {
+      while (Clock::now() < end) {
+        const auto before = Clock::now();
+        FakeLease lease = pool.Get(Ms(1000));
+        const auto age =
+            std::chrono::duration_cast<std::chrono::microseconds>(before - lease.created_at());
+        ++gets;
+        if (age >= kLifetime) ++late;
+        for (auto seen = worst_age_us.load();
+             age.count() > seen && !worst_age_us.compare_exchange_weak(seen, age.count());) {
+        }
+      }
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  stop = true;
+  for (auto& thread : load) thread.join();
+  EXPECT_EQ(late.load(), 0u) << "of " << gets.load() << " hand-outs; oldest " << worst_age_us.load()
+                             << " us for a " << kLifetime.count() << " ms lifetime";
+  EXPECT_GT(gets.load(), 1000u);
+  EXPECT_GT(pool.Stats().closed_max_lifetime, 10u) << "objects never reached their lifetime";
+}
+
+// --- Zero and huge durations ---
+
+// Regression: Get(milliseconds::max()) used to overflow its deadline and time out at once.
+TEST_P(GuaranteesTest, TheLargestWaitWaitsUntilServed) {
+  FakePool& pool = MakePool(Config(2));
+  FakeLease blocker = pool.Get();
+  FakeLease held = pool.Get();
+  const int held_id = held->id();
+  auto waiter = GetIdAsync(pool, Ms::max());
+  ASSERT_TRUE(WaitForWaiters(pool, 1)) << "the Get gave up instead of waiting";
+  std::this_thread::sleep_for(Ms(50));
+  pool.Put(std::move(held));
+  EXPECT_EQ(waiter.get(), held_id);
+  EXPECT_EQ(pool.Stats().wait_timeouts, 0u);
+}
+
+// Every duration at its largest means "practically forever": nothing expires, no pinger runs
+// within the skip window, the upkeep thread runs and stops, waits wait.
+TEST_F(PoolTest, TheLargestDurationsMeanPracticallyForever) {
+  PoolOptions options = Caps(2, 2);
+  options.idle_timeout = options.max_lifetime = options.wait_timeout = Ms::max();
+  options.keepalive_interval = options.ping_skip_window = Ms::max();
+  options.lifetime_jitter = 0.5;
+  FakePool& pool = MakePool(options, Pingers::kTakeOut);
+  int first_id;
+  {
+    FakeLease lease = pool.Get();
+    first_id = lease->id();
+  }
+  std::this_thread::sleep_for(Ms(30));  // a few upkeep ticks
+  FakeLease again = pool.Get();
+  EXPECT_EQ(again->id(), first_id) << "a 'forever' limit closed the object";
+  FakeLease fresh = pool.GetFresh();
+  EXPECT_EQ(fresh->id(), 2);
+  auto waiter = std::async(std::launch::async, [&pool] { return pool.Get()->id(); });
+  ASSERT_TRUE(WaitForWaiters(pool, 1));
+  pool.Put(std::move(fresh));
+  EXPECT_EQ(waiter.get(), 2);
+  pool.Put(std::move(again));
+  EXPECT_EQ(registry_->take_out_pings(), 0);
+  EXPECT_EQ(registry_->keepalive_pings(), 0);
+  const PoolStats stats = pool.Stats();
+  EXPECT_EQ(stats.closed, 0u);
+  EXPECT_EQ(stats.wait_timeouts, 0u);
+}
+
+TEST_P(GuaranteesTest, AZeroOrNegativeWaitFailsAtOnceWhenNothingIsFree) {
+  FakePool& pool = MakePool(Config(2));
+  FakeLease a = pool.Get();
+  FakeLease b = pool.Get();
+  for (Ms wait : {Ms(0), Ms(-5), Ms::min()}) {
+    const auto start = Clock::now();
+    EXPECT_THROW(pool.Get(wait), PoolTimeoutError) << wait.count();
+    EXPECT_THROW(pool.GetFresh(wait), PoolTimeoutError) << wait.count();
+    EXPECT_LT(MsSince(start), 500.0);
+  }
+  EXPECT_EQ(pool.Stats().wait_count, 0u);
+}
+
+TEST_P(GuaranteesTest, AZeroWaitStillTakesAnIdleObjectOrCreates) {
+  FakePool& pool = MakePool(Config(2));
+  FakeLease created = pool.Get(Ms(0));
+  const int id = created->id();
+  pool.Put(std::move(created));
+  EXPECT_EQ(pool.Get(Ms(0))->id(), id);
+  FakeLease fresh = pool.GetFresh(Ms(0));
+  EXPECT_NE(fresh->id(), id);
+}
+
+// --- Checks during a hand-off ---
+
+TEST_P(GuaranteesTest, AThrowingPingerOnAHandOffLetsTheWaiterCreate) {
+  FakePool& pool = MakePool(PingEveryTakeOut(Config(2)), Pingers::kTakeOut);
+  FakeLease blocker = pool.Get();
+  FakeLease held = pool.Get();
+  const int held_id = held->id();
+  registry_->SetPingHook([] { throw std::runtime_error("pinger failed"); });
+  const int got = ServeWaiterAfter(pool, [&] { pool.Put(std::move(held)); });
+  registry_->SetPingHook(nullptr);
+  EXPECT_NE(got, held_id) << "handed out an object whose check threw";
+  EXPECT_EQ(registry_->CloseCount(held_id), 1);
+  EXPECT_EQ(pool.Stats().closed_broken, 1u);
+}
+
+// --- A Release during each slow callback ---
+
+TEST_P(GuaranteesTest, ReleaseDuringASlowTakeOutCheckFailsTheGetAndClosesTheObject) {
+  FakePool& pool = MakePool(PingEveryTakeOut(Config(2)), Pingers::kTakeOut);
+  { FakeLease lease = pool.Get(); }
+  registry_->SetPingHook([] { std::this_thread::sleep_for(Ms(150)); });
+  auto get = GetIdAsync(pool, Ms(2000));
+  ASSERT_TRUE(WaitUntil([&] { return registry_->take_out_pings() == 1; }));
+  pool.Release();
+  EXPECT_THROW(get.get(), PoolClosedError);
+  registry_->SetPingHook(nullptr);
+  EXPECT_EQ(registry_->closed(), 1);
+  EXPECT_EQ(pool.Stats().closed_on_release, 1u);
+}
+
+TEST_P(GuaranteesTest, ReleaseDuringASlowFactoryFailsTheGetAndClosesTheNewObject) {
+  FakePool& pool = MakePool(Config(2));
+  registry_->SetCreateHook([] { std::this_thread::sleep_for(Ms(150)); });
+  auto get = GetIdAsync(pool, Ms(2000));
+  ASSERT_TRUE(WaitUntil([&] { return registry_->factory_calls() == 1; }));
+  pool.Release();
+  EXPECT_THROW(get.get(), PoolClosedError);
+  registry_->SetCreateHook(nullptr);
+  EXPECT_EQ(registry_->created(), 1);
+  EXPECT_EQ(registry_->closed(), 1);
+}
+
+TEST_P(GuaranteesTest, ReleaseWhileAGetFreshWaitsWakesItWithPoolClosedError) {
+  FakePool& pool = MakePool(Config(2));
+  FakeLease a = pool.Get();
+  FakeLease b = pool.Get();
+  auto fresh = std::async(std::launch::async, [&pool] { return pool.GetFresh(Ms(5000))->id(); });
+  ASSERT_TRUE(WaitForWaiters(pool, 1));
+  const auto start = Clock::now();
+  pool.Release();
+  EXPECT_THROW(fresh.get(), PoolClosedError);
+  EXPECT_LT(MsSince(start), 2000.0);
+}
+
+// A closer that blocks keeps its object's place under max_cap until it returns; then the waiter
+// creates. A Release meanwhile neither waits for it nor closes anything twice.
+TEST_P(GuaranteesTest, ABlockingCloserHoldsItsPlaceThenLetsTheWaiterCreate) {
+  for (bool release_meanwhile : {false, true}) {
+    SCOPED_TRACE(release_meanwhile ? "with a Release meanwhile" : "without a Release");
+    FakePool& pool = MakePool(Config(2));
+    FakeLease blocker = pool.Get();
+    FakeLease held = pool.Get();
+    std::promise<void> closing;
+    std::promise<void> unblock;
+    std::shared_future<void> unblocked = unblock.get_future().share();
+    std::atomic<bool> first{true};
+    registry_->SetCloseHook([&] {
+      if (first.exchange(false)) {
+        closing.set_value();
+        unblocked.wait_for(Ms(3000));
+      }
+    });
+    struct HookReset {
+      FakeRegistry* registry;
+      ~HookReset() { registry->SetCloseHook(nullptr); }
+    } hook_reset{registry_.get()};
+    auto discard = std::async(std::launch::async, [&] { pool.Discard(std::move(held)); });
+    closing.get_future().wait();
+    auto waiter = GetIdAsync(pool, Ms(3000));
+    ASSERT_TRUE(WaitForWaiters(pool, 1)) << "created while the closer still held the place";
+    if (release_meanwhile) {
+      const auto start = Clock::now();
+      pool.Release();
+      EXPECT_LT(MsSince(start), 1000.0) << "Release waited for a blocked closer";
+      EXPECT_THROW(waiter.get(), PoolClosedError);
+    }
+    unblock.set_value();
+    discard.get();
+    if (!release_meanwhile) {
+      const int got = waiter.get();
+      EXPECT_EQ(got, registry_->created()) << "not a newly created object";
+    }
+    DestroyPools();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Configs, GuaranteesTest, ::testing::Bool(), ConfigName);
+
+}  // namespace
+}  // namespace pooltest
+}  // namespace thriftpool
