@@ -129,7 +129,13 @@ INSTANTIATE_TEST_SUITE_P(
         OptionsCase{"MinIdleAtMaxIdle", [](PoolOptions& o) { o.min_idle = o.max_idle; }, ""},
         OptionsCase{"JitterZero", [](PoolOptions& o) { o.lifetime_jitter = 0.0; }, ""},
         OptionsCase{"JitterHalf", [](PoolOptions& o) { o.lifetime_jitter = 0.5; }, ""},
-        OptionsCase{"WaitTimeoutZero", [](PoolOptions& o) { o.wait_timeout = Ms(0); }, ""}),
+        OptionsCase{"WaitTimeoutZero", [](PoolOptions& o) { o.wait_timeout = Ms(0); }, ""},
+        OptionsCase{"EveryDurationAtItsLargest",
+                    [](PoolOptions& o) {
+                      o.idle_timeout = o.max_lifetime = o.wait_timeout = Ms::max();
+                      o.keepalive_interval = o.ping_skip_window = Ms::max();
+                    },
+                    ""}),
     CaseName);
 
 TEST_F(PoolOptionsTest, ConstructorRequiresFactory) {

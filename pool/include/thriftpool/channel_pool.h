@@ -33,7 +33,9 @@ namespace thriftpool {
 // Guarantees: never more than max_cap objects open; the closer runs exactly once per created
 // object; factory, closer and pingers never run while the pool's lock is held; waiters are woken
 // in FIFO order whenever a connection or a slot frees up (a Put, a Discard, a failed create, a
-// closed expired object), so none waits while it could be served.
+// closed expired object), so none waits while it could be served; a waiter whose object fails its
+// check keeps its place and its deadline; expiry holds at the moment of hand-out, after the
+// pinger ran.
 // Thread-safety: every member function may be called from any thread at once.
 // Cost: with max_idle == max_cap and min_idle == 0 (the defaults), Put parks the object for the
 // calling thread and that thread's next Get takes it back, both without the pool's lock, so
@@ -71,14 +73,19 @@ class ChannelPool {
   ~ChannelPool() { core_->Abandon(); }
 
   // Lends an object: an idle one that passes the checks, else a new one, waiting up to
-  // options.wait_timeout (or `wait`) when max_cap are open. Throws PoolTimeoutError when the wait
-  // ends empty, PoolClosedError after Release, or what the factory throws.
+  // options.wait_timeout (or `wait`) when max_cap are open. The wait counts from the call (from
+  // the first take-out check, if one ran), never restarts, and may be anything: 0 or less fails at
+  // once when nothing is free, milliseconds::max() waits practically forever (durations are
+  // capped at 100 years). A pinger or factory already running is not cut short. Throws
+  // PoolTimeoutError when the wait ends empty, PoolClosedError after Release, or what the
+  // factory throws.
   Lease<T> Get() { return Get(core_->options().wait_timeout); }
   Lease<T> Get(std::chrono::milliseconds wait) {
     return Lease<T>(core_, core_->Acquire(wait, internal::AcquireMode::kAny));
   }
-  // Like Get, but always a newly created object: an idle one is closed to make room if needed.
-  // For a last attempt after failures on pooled objects.
+  // Like Get, but always a newly created object, never one that was lent before: an idle one is
+  // closed to make room if needed, and when it has to wait, the place of whatever is returned
+  // first (that object is closed). For a last attempt after failures on pooled objects.
   Lease<T> GetFresh(std::chrono::milliseconds wait) {
     return Lease<T>(core_, core_->Acquire(wait, internal::AcquireMode::kFresh));
   }

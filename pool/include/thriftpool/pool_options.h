@@ -7,11 +7,14 @@
 
 namespace thriftpool {
 
-// Every duration of 0 means "off". Durations are checked with a clock of a few milliseconds'
-// resolution. A Get never hands out a connection past idle_timeout or max_lifetime (the check
-// may act up to 10 ms early, never late); idle connections that expire while nobody asks are
-// closed by the background upkeep on its next tick (half the shortest period set, within
-// 5 ms..1 s), so they may linger idle that much past their expiry.
+// Every duration of 0 means "off"; a duration longer than 100 years counts as 100 years
+// ("practically forever": milliseconds::max() is fine). Durations are checked with a clock of a
+// few milliseconds' resolution. A Get never hands out a connection past idle_timeout or
+// max_lifetime, checked when it is handed out (after the take-out pinger, however long that
+// took); the check may act up to 10 ms early (the coarse clock's resolution plus a margin for
+// its lag under load), never late. Idle connections that expire while nobody asks are closed by
+// the background upkeep on its next tick (half the shortest period set, within 5 ms..1 s), so
+// they may linger idle that much past their expiry.
 struct PoolOptions {
   // Connections the pool's constructor opens (its factory errors propagate). At most max_idle.
   std::size_t initial_cap = 0;
@@ -48,7 +51,7 @@ struct PoolOptions {
 
 // Throws std::invalid_argument naming the offending field when `options` is not usable: max_cap 0,
 // initial_cap > max_idle, max_idle > max_cap, min_idle > max_idle, a negative duration, or
-// lifetime_jitter outside [0, 0.5].
+// lifetime_jitter outside [0, 0.5]. Any non-negative duration is accepted (see above).
 void ValidatePoolOptions(const PoolOptions& options);
 
 }  // namespace thriftpool
