@@ -452,8 +452,9 @@ Slot* PoolCore::AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::mil
     Slot* slot = nullptr;
     if (me && me->handed != nullptr) {
       slot = std::exchange(me->handed, nullptr);
-      if (mode == AcquireMode::kFresh && !std::exchange(me->handed_unused, false)) {
-        // A used slot: what this GetFresh waited for is its place under max_cap.
+      if (mode == AcquireMode::kFresh && !st.closed && !std::exchange(me->handed_unused, false)) {
+        // A used slot: what this GetFresh waited for is its place under max_cap. (After a
+        // Release, CheckOutLocked below closes the slot instead.)
         EndWaitLocked(&*me), me.reset();
         return CreateUnlocked(lock, slot);
       }

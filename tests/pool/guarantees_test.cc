@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <ostream>
@@ -323,14 +324,20 @@ TEST_P(GuaranteesTest, AThrowingPingerOnAHandOffLetsTheWaiterCreate) {
 
 // --- A Release during each slow callback ---
 
+// Starts a Get on another thread, waits until `in_callback` says it is inside the slow callback,
+// releases the pool, and expects the Get to fail with PoolClosedError.
+void ExpectAReleaseMeanwhileFailsTheGet(FakePool& pool, const std::function<bool()>& in_callback) {
+  auto get = GetIdAsync(pool, Ms(2000));
+  ASSERT_TRUE(WaitUntil(in_callback));
+  pool.Release();
+  EXPECT_THROW(get.get(), PoolClosedError);
+}
+
 TEST_P(GuaranteesTest, ReleaseDuringASlowTakeOutCheckFailsTheGetAndClosesTheObject) {
   FakePool& pool = MakePool(PingEveryTakeOut(Config(2)), Pingers::kTakeOut);
   { FakeLease lease = pool.Get(); }
   registry_->SetPingHook([] { std::this_thread::sleep_for(Ms(150)); });
-  auto get = GetIdAsync(pool, Ms(2000));
-  ASSERT_TRUE(WaitUntil([&] { return registry_->take_out_pings() == 1; }));
-  pool.Release();
-  EXPECT_THROW(get.get(), PoolClosedError);
+  ExpectAReleaseMeanwhileFailsTheGet(pool, [&] { return registry_->take_out_pings() == 1; });
   registry_->SetPingHook(nullptr);
   EXPECT_EQ(registry_->closed(), 1);
   EXPECT_EQ(pool.Stats().closed_on_release, 1u);
@@ -339,10 +346,7 @@ TEST_P(GuaranteesTest, ReleaseDuringASlowTakeOutCheckFailsTheGetAndClosesTheObje
 TEST_P(GuaranteesTest, ReleaseDuringASlowFactoryFailsTheGetAndClosesTheNewObject) {
   FakePool& pool = MakePool(Config(2));
   registry_->SetCreateHook([] { std::this_thread::sleep_for(Ms(150)); });
-  auto get = GetIdAsync(pool, Ms(2000));
-  ASSERT_TRUE(WaitUntil([&] { return registry_->factory_calls() == 1; }));
-  pool.Release();
-  EXPECT_THROW(get.get(), PoolClosedError);
+  ExpectAReleaseMeanwhileFailsTheGet(pool, [&] { return registry_->factory_calls() == 1; });
   registry_->SetCreateHook(nullptr);
   EXPECT_EQ(registry_->created(), 1);
   EXPECT_EQ(registry_->closed(), 1);
