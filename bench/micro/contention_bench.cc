@@ -1,0 +1,374 @@
+// contention_bench: many threads on few objects, ChannelPool against the pool users write by hand.
+//
+// Each row is THREADS/MAX_CAP/HOLD_US. Every thread loops: Get (timed: that is the wait) -> hold
+// the object HOLD_US off the CPU (nanosleep with 1 ns timer slack, standing in for a blocking RPC)
+// -> Put, for --seconds. Three variants run in the same binary, interleaved round by round so that
+// the VM's drift hits them alike:
+//   parked       ChannelPool with its defaults (max_idle == max_cap: the lock-free hot path)
+//   locked       ChannelPool with min_idle 1 (every Get and Put under the pool's lock)
+//   handwritten  HandWrittenPool (client/tool/handwritten_pool.h): mutex, LIFO vector,
+//                condition_variable notified once per Put
+// Reported per variant: cycles per second, the wait's p50 / p99 / max, and fairness = the fewest
+// cycles of any thread / the most cycles of any thread (1 = every thread got its share). The round
+// with the highest throughput of each variant is reported (best of --rounds), as in issue 13.
+//
+// Targets (issue 13), each ChannelPool variant against the hand-written pool of the same run:
+//   moderate  (threads <= 4 x max_cap): throughput >= 0.95x, wait p99 <= its p99 + 0.2 ms,
+//             fairness >= 0.8;
+//   saturated (threads >= 16 x max_cap): wait p99 <= 0.5x its p99, throughput >= 0.75x,
+//             fairness >= 0.5.
+// --json FILE appends one JSON object per run (every round), for plots.
+#include <gflags/gflags.h>
+#include <sys/prctl.h>
+#include <thriftpool/channel_pool.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "handwritten_pool.h"
+
+DEFINE_string(rows, "16/4/20,64/16/20,64/16/50,64/4/20,256/8/100,512/4/20",
+              "comma-separated THREADS/MAX_CAP/HOLD_US rows");
+DEFINE_double(seconds, 1.0, "load per run, in seconds (0.05..60)");
+DEFINE_int32(rounds, 3, "interleaved rounds per row; the best of them is reported (1..20)");
+DEFINE_string(variants, "parked,locked,handwritten", "comma-separated variants to run");
+DEFINE_string(json, "", "if set, append one JSON object per run to this file");
+
+namespace thriftpool {
+namespace bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+constexpr milliseconds kWaitTimeout{2000};
+
+struct Obj {
+  int value = 0;
+};
+
+struct Row {
+  int threads = 0;
+  std::size_t max_cap = 0;
+  int hold_us = 0;
+  std::string Name() const {
+    return std::to_string(threads) + "/" + std::to_string(max_cap) + "/" + std::to_string(hold_us);
+  }
+};
+
+struct RunResult {
+  std::string variant;
+  double cycles_per_s = 0;
+  double wait_p50_ms = 0;
+  double wait_p99_ms = 0;
+  double wait_max_ms = 0;
+  double fairness = 0;
+  std::uint64_t timeouts = 0;
+};
+
+std::vector<std::string> Split(const std::string& text, char sep) {
+  std::vector<std::string> parts;
+  std::stringstream in(text);
+  for (std::string part; std::getline(in, part, sep);) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+Row ParseRow(const std::string& text) {
+  const std::vector<std::string> parts = Split(text, '/');
+  Row row;
+  try {
+    if (parts.size() != 3) throw std::invalid_argument("three fields");
+    row.threads = std::stoi(parts[0]);
+    row.max_cap = static_cast<std::size_t>(std::stoul(parts[1]));
+    row.hold_us = std::stoi(parts[2]);
+  } catch (const std::exception&) {
+    throw std::invalid_argument("--rows: '" + text + "' is not THREADS/MAX_CAP/HOLD_US");
+  }
+  if (row.threads < 1 || row.threads > 4096 || row.max_cap < 1 || row.max_cap > 4096 ||
+      row.hold_us < 0 || row.hold_us > 1000000) {
+    throw std::invalid_argument(
+        "--rows: '" + text + "' out of range (threads 1..4096, max_cap 1..4096, hold 0..1e6 us)");
+  }
+  return row;
+}
+
+// The calls a thread makes on a pool, whichever kind it is.
+class PoolUnderTest {
+ public:
+  virtual ~PoolUnderTest() = default;
+  // One Get, hold, Put cycle; false if the Get timed out. `*wait` is the Get's time.
+  virtual bool Cycle(const timespec& hold, nanoseconds* wait) = 0;
+};
+
+void Hold(const timespec& hold) {
+  if (hold.tv_nsec > 0 || hold.tv_sec > 0) nanosleep(&hold, nullptr);
+}
+
+// Runs `get`, stores its time in `*wait`, and returns what it returned.
+template <class Get>
+auto Timed(Get get, nanoseconds* wait) {
+  const Clock::time_point before = Clock::now();
+  auto got = get();
+  *wait = Clock::now() - before;
+  return got;
+}
+
+class ChannelPoolUnderTest final : public PoolUnderTest {
+ public:
+  ChannelPoolUnderTest(std::size_t max_cap, bool locked)
+      : pool_(
+            Options(max_cap, locked), [] { return std::make_unique<Obj>(); }, [](Obj&) {}) {}
+  bool Cycle(const timespec& hold, nanoseconds* wait) override {
+    try {
+      Lease<Obj> lease = Timed([&] { return pool_.Get(kWaitTimeout); }, wait);
+      Hold(hold);
+      ++lease->value;
+      return true;
+    } catch (const PoolTimeoutError&) {
+      return false;
+    }
+  }
+
+ private:
+  static PoolOptions Options(std::size_t max_cap, bool locked) {
+    PoolOptions options;
+    options.max_cap = options.max_idle = max_cap;
+    options.min_idle = locked ? 1 : 0;
+    options.wait_timeout = kWaitTimeout;
+    return options;
+  }
+  ChannelPool<Obj> pool_;
+};
+
+class HandWrittenUnderTest final : public PoolUnderTest {
+ public:
+  explicit HandWrittenUnderTest(std::size_t max_cap)
+      : pool_(max_cap, [] { return std::make_unique<Obj>(); }) {}
+  bool Cycle(const timespec& hold, nanoseconds* wait) override {
+    std::unique_ptr<Obj> object;
+    try {
+      object = Timed([&] { return pool_.Get(kWaitTimeout); }, wait);
+    } catch (const std::runtime_error&) {
+      return false;
+    }
+    Hold(hold);
+    ++object->value;
+    pool_.Put(std::move(object));
+    return true;
+  }
+
+ private:
+  tool::HandWrittenPool<Obj> pool_;
+};
+
+std::unique_ptr<PoolUnderTest> MakePool(const std::string& variant, std::size_t max_cap) {
+  if (variant == "parked") return std::make_unique<ChannelPoolUnderTest>(max_cap, false);
+  if (variant == "locked") return std::make_unique<ChannelPoolUnderTest>(max_cap, true);
+  if (variant == "handwritten") return std::make_unique<HandWrittenUnderTest>(max_cap);
+  throw std::invalid_argument("--variants: unknown variant '" + variant +
+                              "' (parked, locked, handwritten)");
+}
+
+double Percentile(std::vector<std::int64_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const std::size_t index =
+      std::min(sorted.size() - 1, static_cast<std::size_t>(p * static_cast<double>(sorted.size())));
+  return static_cast<double>(sorted[index]) / 1e6;
+}
+
+RunResult RunOnce(const std::string& variant, const Row& row) {
+  std::unique_ptr<PoolUnderTest> pool = MakePool(variant, row.max_cap);
+  const timespec hold{row.hold_us / 1000000, (row.hold_us % 1000000) * 1000L};
+  std::atomic<bool> go{false};
+  std::atomic<bool> stop{false};
+  std::vector<std::vector<std::int64_t>> waits(row.threads);
+  std::vector<std::uint64_t> cycles(row.threads, 0);
+  std::atomic<std::uint64_t> timeouts{0};
+  std::vector<std::thread> threads;
+  threads.reserve(row.threads);
+  for (int t = 0; t < row.threads; ++t) {
+    threads.emplace_back([&, t] {
+      prctl(PR_SET_TIMERSLACK, 1UL);
+      std::vector<std::int64_t>& mine = waits[t];
+      mine.reserve(1 << 12);
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      // Bounded by the stop flag (set after --seconds) and by a count no run reaches.
+      for (std::uint64_t n = 0; n < (1ull << 32) && !stop.load(std::memory_order_relaxed); ++n) {
+        nanoseconds wait{0};
+        if (!pool->Cycle(hold, &wait)) {
+          ++timeouts;
+          continue;
+        }
+        mine.push_back(wait.count());
+        ++cycles[t];
+      }
+    });
+  }
+  const Clock::time_point start = Clock::now();
+  go.store(true, std::memory_order_release);
+  std::this_thread::sleep_for(std::chrono::duration<double>(FLAGS_seconds));
+  stop.store(true);
+  for (auto& thread : threads) thread.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+
+  RunResult result;
+  result.variant = variant;
+  std::vector<std::int64_t> all;
+  std::uint64_t total = 0;
+  for (int t = 0; t < row.threads; ++t) {
+    all.insert(all.end(), waits[t].begin(), waits[t].end());
+    total += cycles[t];
+  }
+  std::sort(all.begin(), all.end());
+  const auto [fewest, most] = std::minmax_element(cycles.begin(), cycles.end());
+  result.cycles_per_s = static_cast<double>(total) / elapsed;
+  result.wait_p50_ms = Percentile(all, 0.50);
+  result.wait_p99_ms = Percentile(all, 0.99);
+  result.wait_max_ms = all.empty() ? 0 : static_cast<double>(all.back()) / 1e6;
+  result.fairness = *most == 0 ? 0 : static_cast<double>(*fewest) / static_cast<double>(*most);
+  result.timeouts = timeouts.load();
+  return result;
+}
+
+struct Target {
+  const char* regime;  // "moderate", "saturated" or "" (between: no target)
+  std::string Check(const RunResult& pool, const RunResult& handwritten) const;
+};
+
+Target TargetOf(const Row& row) {
+  if (static_cast<std::size_t>(row.threads) <= 4 * row.max_cap) return {"moderate"};
+  if (static_cast<std::size_t>(row.threads) >= 16 * row.max_cap) return {"saturated"};
+  return {""};
+}
+
+std::string Target::Check(const RunResult& pool, const RunResult& handwritten) const {
+  const double speed = pool.cycles_per_s / handwritten.cycles_per_s;
+  std::vector<std::string> missed;
+  char buffer[160];
+  if (std::string(regime) == "moderate") {
+    if (speed < 0.95) {
+      std::snprintf(buffer, sizeof buffer, "throughput %.2fx < 0.95x", speed);
+      missed.push_back(buffer);
+    }
+    if (pool.wait_p99_ms > handwritten.wait_p99_ms + 0.2) {
+      std::snprintf(buffer, sizeof buffer, "p99 %.2f ms > %.2f + 0.2 ms", pool.wait_p99_ms,
+                    handwritten.wait_p99_ms);
+      missed.push_back(buffer);
+    }
+    if (pool.fairness < 0.8) {
+      std::snprintf(buffer, sizeof buffer, "fairness %.2f < 0.8", pool.fairness);
+      missed.push_back(buffer);
+    }
+  } else if (std::string(regime) == "saturated") {
+    if (speed < 0.75) {
+      std::snprintf(buffer, sizeof buffer, "throughput %.2fx < 0.75x", speed);
+      missed.push_back(buffer);
+    }
+    if (pool.wait_p99_ms > 0.5 * handwritten.wait_p99_ms) {
+      std::snprintf(buffer, sizeof buffer, "p99 %.2f ms > 0.5 x %.2f ms", pool.wait_p99_ms,
+                    handwritten.wait_p99_ms);
+      missed.push_back(buffer);
+    }
+    if (pool.fairness < 0.5) {
+      std::snprintf(buffer, sizeof buffer, "fairness %.2f < 0.5", pool.fairness);
+      missed.push_back(buffer);
+    }
+  } else {
+    return "no target";
+  }
+  if (missed.empty()) return std::string("MET (") + regime + ")";
+  std::string text = std::string("MISSED (") + regime + "):";
+  for (const std::string& m : missed) text += " " + m + ";";
+  return text;
+}
+
+void AppendJson(const Row& row, int round, const RunResult& r) {
+  if (FLAGS_json.empty()) return;
+  const nlohmann::json line = {{"row", row.Name()},
+                               {"threads", row.threads},
+                               {"max_cap", row.max_cap},
+                               {"hold_us", row.hold_us},
+                               {"round", round},
+                               {"variant", r.variant},
+                               {"cycles_per_s", r.cycles_per_s},
+                               {"wait_p50_ms", r.wait_p50_ms},
+                               {"wait_p99_ms", r.wait_p99_ms},
+                               {"wait_max_ms", r.wait_max_ms},
+                               {"fairness", r.fairness},
+                               {"timeouts", r.timeouts}};
+  std::ofstream(FLAGS_json, std::ios::app) << line.dump() << "\n";
+}
+
+int Main() {
+  if (!(FLAGS_seconds >= 0.05 && FLAGS_seconds <= 60)) {
+    throw std::invalid_argument("--seconds must be within 0.05..60");
+  }
+  if (FLAGS_rounds < 1 || FLAGS_rounds > 20) {
+    throw std::invalid_argument("--rounds must be within 1..20");
+  }
+  std::vector<Row> rows;
+  for (const std::string& text : Split(FLAGS_rows, ',')) rows.push_back(ParseRow(text));
+  const std::vector<std::string> variants = Split(FLAGS_variants, ',');
+  for (const std::string& variant : variants) MakePool(variant, 1);  // validates the names
+
+  std::printf("%-12s %-12s %12s %10s %10s %10s %9s %8s  %s\n", "row", "variant", "cycles/s",
+              "p50 ms", "p99 ms", "max ms", "fairness", "timeouts", "target vs handwritten");
+  for (const Row& row : rows) {
+    std::vector<RunResult> best(variants.size());
+    for (int round = 0; round < FLAGS_rounds; ++round) {
+      for (std::size_t v = 0; v < variants.size(); ++v) {
+        const RunResult result = RunOnce(variants[v], row);
+        AppendJson(row, round, result);
+        if (result.cycles_per_s > best[v].cycles_per_s) best[v] = result;
+      }
+    }
+    const auto handwritten = std::find(variants.begin(), variants.end(), "handwritten");
+    for (std::size_t v = 0; v < variants.size(); ++v) {
+      const RunResult& r = best[v];
+      std::string target;
+      if (handwritten != variants.end() && variants[v] != "handwritten") {
+        const RunResult& base = best[handwritten - variants.begin()];
+        char ratio[32];
+        std::snprintf(ratio, sizeof ratio, "%.2fx, ", r.cycles_per_s / base.cycles_per_s);
+        target = ratio + TargetOf(row).Check(r, base);
+      }
+      std::printf("%-12s %-12s %12.0f %10.3f %10.3f %10.3f %9.2f %8llu  %s\n", row.Name().c_str(),
+                  variants[v].c_str(), r.cycles_per_s, r.wait_p50_ms, r.wait_p99_ms, r.wait_max_ms,
+                  r.fairness, static_cast<unsigned long long>(r.timeouts), target.c_str());
+    }
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace bench
+}  // namespace thriftpool
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(
+      "contention_bench [--rows=T/C/H,...] [--seconds=S] [--rounds=N] [--variants=...] "
+      "[--json=FILE]\nMany threads on few objects: ChannelPool against a hand-written pool.");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  try {
+    return thriftpool::bench::Main();
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "contention_bench: %s\n", e.what());
+    return 2;
+  }
+}
