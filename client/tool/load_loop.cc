@@ -10,6 +10,8 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <typeinfo>
 #include <vector>
@@ -65,12 +67,21 @@ struct alignas(64) Worker {
 class StartGate {
  public:
   explicit StartGate(int threads) : not_ready_(threads) {}
-  // Worker side: reports ready, blocks until the gate opens, and returns when that was.
-  Clock::time_point ArriveAndWait() {
+  // Worker side: reports ready, blocks until the gate opens, and returns when that was; nullopt
+  // when the run was called off instead.
+  std::optional<Clock::time_point> ArriveAndWait() {
     std::unique_lock<std::mutex> lock(mu_);
     if (--not_ready_ == 0) cv_.notify_all();
-    cv_.wait(lock, [this] { return open_; });
+    cv_.wait(lock, [this] { return open_ || called_off_; });
+    if (called_off_) return std::nullopt;
     return start_;
+  }
+  // Coordinator side, instead of WaitAllThenOpen: releases the workers that arrived (or will)
+  // without a run, e.g. when the other threads could not be started.
+  void CallOff() {
+    std::lock_guard<std::mutex> lock(mu_);
+    called_off_ = true;
+    cv_.notify_all();
   }
   // Coordinator side: waits for every worker, then lets them go; returns the start time.
   Clock::time_point WaitAllThenOpen() {
@@ -87,6 +98,7 @@ class StartGate {
   std::condition_variable cv_;
   int not_ready_;
   bool open_ = false;
+  bool called_off_ = false;
   Clock::time_point start_;
 };
 
@@ -105,10 +117,12 @@ void RunWorker(const LoadSpec& spec, int index, std::optional<std::int64_t> quot
   } catch (...) {
     w.setup_error = std::current_exception();
   }
-  const Clock::time_point start = gate.ArriveAndWait();
-  if (caller == nullptr) return;
+  const std::optional<Clock::time_point> start = gate.ArriveAndWait();
+  if (caller == nullptr || !start) return;
   std::optional<Clock::time_point> deadline;
-  if (spec.duration) deadline = start + std::chrono::duration_cast<Clock::duration>(*spec.duration);
+  if (spec.duration) {
+    deadline = *start + std::chrono::duration_cast<Clock::duration>(*spec.duration);
+  }
   std::mt19937_64 rng(spec.seed + static_cast<std::uint64_t>(index));
   std::uniform_int_distribution<std::int64_t> ids(1, spec.users);
   example::User user;
@@ -166,11 +180,21 @@ LoadResult RunLoad(const LoadSpec& spec, ClientSource& source, const std::atomic
   for (int i = 0; i < threads; ++i) {
     std::optional<std::int64_t> quota;
     if (spec.requests) quota = *spec.requests / threads + (i < *spec.requests % threads ? 1 : 0);
-    load_threads.emplace_back([&, i, quota] {
-      RunWorker(spec, i, quota, source, stop, gate, workers[i]);
-      std::lock_guard<std::mutex> lock(done_mu);
-      if (--running == 0) done_cv.notify_all();
-    });
+    try {
+      load_threads.emplace_back([&, i, quota] {
+        RunWorker(spec, i, quota, source, stop, gate, workers[i]);
+        std::lock_guard<std::mutex> lock(done_mu);
+        if (--running == 0) done_cv.notify_all();
+      });
+    } catch (const std::system_error& e) {
+      // Out of threads (RLIMIT_NPROC, memory for stacks, a cgroup's pids.max). The threads
+      // started so far wait at the gate: let them go and join them, or destroying them would
+      // end the process.
+      gate.CallOff();
+      for (std::thread& t : load_threads) t.join();
+      throw std::runtime_error("cannot start load thread " + std::to_string(i + 1) + " of " +
+                               std::to_string(threads) + ": " + e.what());
+    }
   }
   const Clock::time_point start = gate.WaitAllThenOpen();
   {

@@ -55,7 +55,9 @@ struct LoadResult {
 
 // Runs spec's load, each thread with its own source.NewCaller(), and returns when every thread
 // has finished its share, the duration has passed, or `stop` became true. Calls `on_progress`
-// (if set) from the calling thread about every `progress_interval` meanwhile.
+// (if set) from the calling thread about every `progress_interval` meanwhile. Throws
+// std::runtime_error naming the thread when one cannot be started (the others are joined first,
+// without a run), and what a NewCaller threw.
 LoadResult RunLoad(const LoadSpec& spec, ClientSource& source, const std::atomic<bool>& stop,
                    const std::function<void(const LoadProgress&)>& on_progress = nullptr,
                    std::chrono::milliseconds progress_interval = std::chrono::milliseconds(250));

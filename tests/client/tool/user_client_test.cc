@@ -244,6 +244,23 @@ TEST(UserClientTest, NoListenerCountsFailuresAndExitsWith1) {
   }
 }
 
+// Load threads that cannot all be started (here: no address space for their stacks) end the run
+// with a message and exit status 1, not with std::terminate on the threads already started.
+TEST(UserClientTest, ThreadsThatCannotStartEndTheRunWithAMessage) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "the sanitizers reserve more address space than the limit allows";
+#else
+  // 1 GB of address space holds the process and a few dozen 8 MB stacks, never 1024.
+  const ProcessResult run =
+      RunProcess({"/bin/sh", "-c", "ulimit -s 8192 && ulimit -v 1000000 && exec \"$0\" \"$@\"",
+                  USER_CLIENT_PATH, "--threads", "1024", "--requests", "2000"},
+                 kRunTimeout);
+  EXPECT_EQ(run.exit_code, 1) << Describe(run);
+  EXPECT_EQ(run.signal, 0) << Describe(run);
+  EXPECT_NE(run.err.find("cannot start load thread"), std::string::npos) << Describe(run);
+#endif
+}
+
 struct BadFlags {
   std::vector<std::string> args;
   std::string named;  // what the message must contain
