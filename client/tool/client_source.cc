@@ -11,10 +11,12 @@
 #include <utility>
 
 #include "UserService.h"
+#include "handwritten_pool.h"
 
 namespace thriftpool::tool {
 namespace {
 
+using apache::thrift::TException;
 using apache::thrift::protocol::TProtocolException;
 using apache::thrift::transport::TTransportException;
 using example::User;
@@ -27,6 +29,24 @@ struct ConnectionCounters {
 
   ConnectionCounts Snapshot() const { return {created.load(), closed.load(), 0}; }
 };
+
+// Call only inside a catch block: whether the connection whose call threw must be closed. A
+// transport or protocol error may leave a late answer or half a message in the stream, which the
+// generated client would hand to the next call; a declared exception or a TApplicationException
+// arrives whole, so the stream is still in sync; anything else leaves it in an unknown state.
+bool MustCloseAfterCurrentException() {
+  try {
+    throw;
+  } catch (const TTransportException&) {
+    return true;
+  } catch (const TProtocolException&) {
+    return true;
+  } catch (const TException&) {
+    return false;
+  } catch (...) {
+    return true;
+  }
+}
 
 // A generated client on a connection of its own, counted from a successful open to its close.
 class CountedClient {
@@ -138,11 +158,8 @@ class RawCaller final : public UserCaller {
     if (!connection_) Connect();
     try {
       connection_->client().getUser(user, id);
-    } catch (const TTransportException&) {
-      connection_.reset();  // the stream may be out of sync: never reuse it
-      throw;
-    } catch (const TProtocolException&) {
-      connection_.reset();
+    } catch (...) {
+      if (MustCloseAfterCurrentException()) connection_.reset();  // never reused
       throw;
     }
   }
@@ -171,6 +188,68 @@ class OwnConnectionsSource final : public ClientSource {
   ConnectionCounters counters_;
 };
 
+// --mode handwritten: HandWrittenPool, the pool a team writes by hand, holding the same
+// connection + generated client pairs as the other modes (ThriftClientPool holds such pairs too),
+// with --max-cap and --wait-timeout-ms. Like such a pool it has no take-out check, no expiry and
+// no retries; like any correct one it destroys a connection whose stream may be out of sync.
+class HandwrittenSource final : public ClientSource {
+ public:
+  HandwrittenSource(const ClientOptions& client, const PoolOptions& pool)
+      : client_(client),
+        wait_(pool.wait_timeout),
+        max_cap_(pool.max_cap),
+        pool_(std::in_place, pool.max_cap,
+              [this] { return std::make_unique<CountedClient>(client_, counters_); }) {}
+
+  std::unique_ptr<UserCaller> NewCaller() override {
+    return std::make_unique<Caller>(*pool_, wait_, closed_broken_);
+  }
+  // Destroys the pool, and with it the idle connections, so that they count as closed.
+  void Finish() override { pool_.reset(); }
+  ConnectionCounts counts() const override { return counters_.Snapshot(); }
+  nlohmann::json Details() const override {
+    return {{"max_cap", max_cap_}, {"closed_broken", closed_broken_.load()}};
+  }
+
+ private:
+  using Pool = HandWrittenPool<CountedClient>;
+
+  class Caller final : public UserCaller {
+   public:
+    Caller(Pool& pool, std::chrono::milliseconds wait, std::atomic<std::uint64_t>& closed_broken)
+        : pool_(pool), wait_(wait), closed_broken_(closed_broken) {}
+    // Throws std::runtime_error when no connection is free within the wait, and what the call
+    // threw; never retries.
+    void GetUser(User& user, std::int64_t id) override {
+      std::unique_ptr<CountedClient> connection = pool_.Get(wait_);
+      try {
+        connection->client().getUser(user, id);
+      } catch (...) {
+        if (MustCloseAfterCurrentException()) {
+          connection.reset();  // closes it; the Put of nullptr below frees its place
+          closed_broken_.fetch_add(1, std::memory_order_relaxed);
+        }
+        pool_.Put(std::move(connection));
+        throw;
+      }
+      pool_.Put(std::move(connection));
+    }
+
+   private:
+    Pool& pool_;
+    const std::chrono::milliseconds wait_;
+    std::atomic<std::uint64_t>& closed_broken_;
+  };
+
+  // Declared before pool_: its factory uses them, and its idle connections close into them.
+  const ClientOptions client_;
+  ConnectionCounters counters_;
+  std::atomic<std::uint64_t> closed_broken_{0};
+  const std::chrono::milliseconds wait_;
+  const std::size_t max_cap_;
+  std::optional<Pool> pool_;
+};
+
 }  // namespace
 
 std::unique_ptr<ClientSource> MakeClientSource(Mode mode, const ClientOptions& client,
@@ -182,6 +261,8 @@ std::unique_ptr<ClientSource> MakeClientSource(Mode mode, const ClientOptions& c
       return std::make_unique<OwnConnectionsSource<PerCallCaller>>(client);
     case Mode::kRaw:
       return std::make_unique<OwnConnectionsSource<RawCaller>>(client);
+    case Mode::kHandwritten:
+      return std::make_unique<HandwrittenSource>(client, pool);
   }
   return nullptr;
 }

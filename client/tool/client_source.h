@@ -42,7 +42,8 @@ class ClientSource {
   // Closes whatever the source still holds open (the pool's idle connections).
   virtual void Finish() {}
   virtual ConnectionCounts counts() const = 0;
-  // Mode-specific details for the report (pool mode: the pool's statistics); null if none.
+  // Mode-specific details for the report (pool and handwritten modes: the pool's statistics);
+  // null if none.
   virtual nlohmann::json Details() const { return nullptr; }
 };
 

@@ -18,7 +18,7 @@ struct RunReport {
   bool embedded_server = false;
   LoadResult load;
   ConnectionCounts connections;
-  // ClientSource::Details(): the pool's statistics in pool mode, else null.
+  // ClientSource::Details(): the pool's statistics in pool and handwritten modes, else null.
   nlohmann::json details;
 
   // Successful requests per second of the run.
@@ -31,7 +31,8 @@ void PrintSummary(const RunReport& report, std::ostream& out);
 // transport, protocol, server, embedded_server, threads, users, seed, target_requests,
 // target_duration_s, requests, ok, failed, failures_by_cause, wrong_answers, retries,
 // connections_created, connections_closed, p50_us, p90_us, p99_us, p999_us, max_us, mean_us, rps,
-// duration_s, stopped_early; pool mode adds pool_options and pool (its statistics).
+// duration_s, stopped_early; pool mode adds pool_options and pool (its statistics), handwritten
+// mode pool_options (max_cap, wait_timeout_ms) and pool (max_cap, closed_broken).
 nlohmann::json ToJson(const RunReport& report);
 
 }  // namespace thriftpool::tool

@@ -23,8 +23,10 @@ DEFINE_string(server, "",
               "HOST:PORT of a running UserService server. Empty: start one in this process on "
               "127.0.0.1 and a free port, with the same --transport, --protocol and --users.");
 DEFINE_string(mode, "pool",
-              "pool (ThriftClientPool), per-call (a new connection per request: the baseline) or "
-              "raw (one dedicated connection per thread: the floor).");
+              "pool (ThriftClientPool), per-call (a new connection per request: the baseline), "
+              "raw (one dedicated connection per thread: the floor) or handwritten (a mutex + "
+              "vector + condition_variable pool, as written by hand; --max-cap and "
+              "--wait-timeout-ms apply).");
 DEFINE_int32(threads, 4, "Load threads, 1..1024.");
 DEFINE_int64(requests, 20000,
              "Total requests over all threads (>= 1). Not together with --duration-s.");
@@ -38,7 +40,7 @@ DEFINE_bool(json, false, "After the summary, print one JSON object as the last s
 DEFINE_string(transport, ToString(kClientDefaults.transport), "buffered or framed.");
 DEFINE_string(protocol, ToString(kClientDefaults.protocol), "binary or compact.");
 
-// Pool mode only (PoolOptions).
+// Pool mode (PoolOptions); handwritten mode uses --max-cap and --wait-timeout-ms.
 DEFINE_int64(initial_cap, static_cast<std::int64_t>(kPoolDefaults.initial_cap),
              "Connections the pool opens before the run.");
 DEFINE_int64(max_idle, -1, "Idle connections the pool keeps. -1: --max-cap.");
@@ -155,6 +157,10 @@ PoolOptions ReadPoolOptions(int threads) {
   PoolOptions pool;
   const std::int64_t max_cap =
       FLAGS_max_cap == -1 ? threads : NonNegative(FLAGS_max_cap, "--max-cap");
+  if (max_cap > kMaxMaxCap) {
+    Fail("--max-cap must be at most " + std::to_string(kMaxMaxCap) +
+         " (each connection takes a local port; got " + std::to_string(max_cap) + ")");
+  }
   const std::int64_t max_idle =
       FLAGS_max_idle == -1 ? max_cap : NonNegative(FLAGS_max_idle, "--max-idle");
   pool.max_cap = static_cast<std::size_t>(max_cap);
@@ -195,6 +201,8 @@ const char* ToString(Mode mode) {
       return "per-call";
     case Mode::kRaw:
       return "raw";
+    case Mode::kHandwritten:
+      return "handwritten";
   }
   return "?";
 }
@@ -203,7 +211,9 @@ Mode ParseMode(const std::string& text) {
   if (text == "pool") return Mode::kPool;
   if (text == "per-call") return Mode::kPerCall;
   if (text == "raw") return Mode::kRaw;
-  throw std::invalid_argument("unknown mode '" + text + "' (expected pool, per-call or raw)");
+  if (text == "handwritten") return Mode::kHandwritten;
+  throw std::invalid_argument("unknown mode '" + text +
+                              "' (expected pool, per-call, raw or handwritten)");
 }
 
 ToolConfig ToolConfigFromFlags() {

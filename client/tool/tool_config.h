@@ -15,14 +15,18 @@
 
 namespace thriftpool::tool {
 
-// How a request gets its client; the load loop is the same for all three.
+// How a request gets its client; the load loop is the same for all of them.
 enum class Mode {
   kPool,     // ThriftClientPool::Call: the subject under test
   kPerCall,  // a new connection for every request, closed after it: the baseline without a pool
   kRaw,      // one dedicated connection per thread, opened before the clock starts: the floor
+  // HandWrittenPool (a mutex, a LIFO vector, a condition_variable) holding the same connections:
+  // the pool a team writes by hand, for comparison when threads outnumber connections.
+  kHandwritten,
 };
 const char* ToString(Mode mode);
-// "pool", "per-call" or "raw"; throws std::invalid_argument naming the accepted values.
+// "pool", "per-call", "raw" or "handwritten"; throws std::invalid_argument naming the accepted
+// values.
 Mode ParseMode(const std::string& text);
 
 // A command line that cannot run. The message names the flag (e.g. "--threads must be at
@@ -32,8 +36,13 @@ class FlagError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+// The largest --max-cap: every connection to the one server needs a local port of its own, and
+// both pools reserve room for max_cap connections up front, so a larger value can only fail.
+inline constexpr std::int64_t kMaxMaxCap = 65535;
+
 // One run, validated: the pool and client options passed ValidatePoolOptions and
-// ValidateClientOptions (client.host/port are filled in once the server is known).
+// ValidateClientOptions (client.host/port are filled in once the server is known), and
+// pool.max_cap is at most kMaxMaxCap. Handwritten mode uses pool.max_cap and pool.wait_timeout.
 struct ToolConfig {
   Mode mode = Mode::kPool;
   int threads = 4;

@@ -1,6 +1,7 @@
 // user_client: drives getUser load at a UserService server through a ThriftClientPool, or, for
-// comparison, a new connection per call or one dedicated connection per thread; checks every
-// answer and reports throughput, latency, failures by cause and connection churn.
+// comparison, a new connection per call, one dedicated connection per thread or a hand-written
+// pool; checks every answer and reports throughput, latency, failures by cause and connection
+// churn.
 //
 //   user_client --mode pool --threads 4 --requests 20000        # embedded server
 //   user_client --server 127.0.0.1:9090 --mode per-call --duration-s 3 --json
@@ -44,7 +45,7 @@ constexpr int kExitBadFlags = 2;
 
 constexpr char kUsage[] =
     "Drives getUser load at a UserService server and checks every answer.\n"
-    "  user_client [--server HOST:PORT] [--mode pool|per-call|raw] [--threads N]\n"
+    "  user_client [--server HOST:PORT] [--mode pool|per-call|raw|handwritten] [--threads N]\n"
     "              [--requests N | --duration-s S] [--json] [pool and socket flags]\n"
     "Without --server, a UserServer runs inside the process on 127.0.0.1 and a free port.\n"
     "--requests and --duration-s are mutually exclusive (giving both is an error).\n"

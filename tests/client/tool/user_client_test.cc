@@ -28,6 +28,7 @@ using testing_support::ProcessResult;
 using testing_support::RunProcess;
 
 constexpr seconds kRunTimeout{30};
+constexpr const char* kEveryMode[] = {"pool", "per-call", "raw", "handwritten"};
 
 ProcessResult RunClient(std::vector<std::string> args) {
   args.insert(args.begin(), USER_CLIENT_PATH);
@@ -106,6 +107,31 @@ TEST(UserClientTest, PoolModeKeepsToAnExplicitMaxCapBelowTheThreads) {
   EXPECT_LE(result.value("connections_created", 99), 2) << result.dump();
 }
 
+TEST(UserClientTest, HandwrittenModeAnswersEverythingWithinMaxCap) {
+  const json result =
+      RunClientJson({"--mode", "handwritten", "--threads", "4", "--requests", "2000"});
+  ExpectAllAnswered(result, 2000);
+  EXPECT_EQ(result.value("mode", ""), "handwritten");
+  EXPECT_EQ(result["pool_options"].value("max_cap", 0), 4) << "max_cap defaults to --threads";
+  EXPECT_EQ(result["pool_options"].value("wait_timeout_ms", 0), 5000);
+  EXPECT_GE(result.value("connections_created", 0), 1);
+  EXPECT_LE(result.value("connections_created", 99), 4) << result.dump();
+  EXPECT_EQ(result.value("retries", -1), 0);
+  EXPECT_EQ(result["pool"].value("closed_broken", -1), 0) << result.dump();
+}
+
+// Many more threads than connections: they queue in the pool's Get, as in a thread-per-request
+// service.
+TEST(UserClientTest, HandwrittenModeKeepsToAnExplicitMaxCapUnderManyThreads) {
+  const json result = RunClientJson({"--mode=handwritten", "--threads=64", "--max-cap=2",
+                                     "--wait-timeout-ms=10000", "--requests=3000"});
+  ExpectAllAnswered(result, 3000);
+  EXPECT_EQ(result["pool_options"].value("max_cap", 0), 2);
+  EXPECT_EQ(result["pool_options"].value("wait_timeout_ms", 0), 10000);
+  EXPECT_GE(result.value("connections_created", 0), 1);
+  EXPECT_LE(result.value("connections_created", 99), 2) << result.dump();
+}
+
 TEST(UserClientTest, PerCallModeOpensOneConnectionPerRequest) {
   const json result = RunClientJson({"--mode", "per-call", "--threads", "2", "--requests", "300"});
   ExpectAllAnswered(result, 300);
@@ -122,7 +148,7 @@ TEST(UserClientTest, RawModeOpensOneConnectionPerThread) {
 }
 
 TEST(UserClientTest, FramedCompactWorksInEveryMode) {
-  for (const char* mode : {"pool", "per-call", "raw"}) {
+  for (const char* mode : kEveryMode) {
     SCOPED_TRACE(mode);
     const json result = RunClientJson({"--mode", mode, "--threads", "2", "--requests", "200",
                                        "--transport", "framed", "--protocol", "compact"});
@@ -201,7 +227,7 @@ ChildProcess* ExternalServerTest::server_ = nullptr;
 std::string* ExternalServerTest::address_ = nullptr;
 
 TEST_F(ExternalServerTest, EveryModeAnswersEverything) {
-  for (const char* mode : {"pool", "per-call", "raw"}) {
+  for (const char* mode : kEveryMode) {
     SCOPED_TRACE(mode);
     const json result = RunClientJson({"--server", *address_, "--users", std::to_string(kUsers),
                                        "--mode", mode, "--threads", "2", "--requests", "400"});
@@ -214,23 +240,26 @@ TEST_F(ExternalServerTest, EveryModeAnswersEverything) {
 // Ids above the server's users get UserNotFound: a declared exception, counted by its type,
 // that leaves the pool's connection in use (the stream is in sync).
 TEST_F(ExternalServerTest, DeclaredExceptionsAreCountedByCauseAndKeepTheConnection) {
-  const json result =
-      RunClientJson({"--server=" + *address_, "--users=" + std::to_string(2 * kUsers),
-                     "--threads=2", "--requests=1000"});
-  const int not_found = result["failures_by_cause"].value("UserNotFound", 0);
-  EXPECT_GT(not_found, 100) << result.dump();
-  EXPECT_EQ(result.value("failed", -1), not_found) << result.dump();
-  EXPECT_EQ(result.value("ok", 0) + not_found, 1000) << result.dump();
-  EXPECT_EQ(result.value("wrong_answers", -1), 0);
-  EXPECT_LE(result.value("connections_created", 99), 2) << result.dump();
-  EXPECT_EQ(result["pool"].value("closed_broken", -1), 0) << result.dump();
+  for (const char* mode : {"pool", "handwritten"}) {
+    SCOPED_TRACE(mode);
+    const json result =
+        RunClientJson({"--server=" + *address_, "--users=" + std::to_string(2 * kUsers),
+                       "--mode=" + std::string(mode), "--threads=2", "--requests=1000"});
+    const int not_found = result["failures_by_cause"].value("UserNotFound", 0);
+    EXPECT_GT(not_found, 100) << result.dump();
+    EXPECT_EQ(result.value("failed", -1), not_found) << result.dump();
+    EXPECT_EQ(result.value("ok", 0) + not_found, 1000) << result.dump();
+    EXPECT_EQ(result.value("wrong_answers", -1), 0);
+    EXPECT_LE(result.value("connections_created", 99), 2) << result.dump();
+    EXPECT_EQ(result["pool"].value("closed_broken", -1), 0) << result.dump();
+  }
 }
 
 // Nothing listens: every request fails fast with a refused connect, counted by cause; with no
 // success at all the exit status is 1.
 TEST(UserClientTest, NoListenerCountsFailuresAndExitsWith1) {
   RefusingPort refusing;
-  for (const char* mode : {"pool", "per-call", "raw"}) {
+  for (const char* mode : kEveryMode) {
     SCOPED_TRACE(mode);
     const json result =
         RunClientJson({"--server", "127.0.0.1:" + std::to_string(refusing.port()), "--mode", mode,
@@ -285,6 +314,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlags{{"--duration-s", "-1"}, "--duration-s"}, BadFlags{{"--users", "0"}, "--users"},
         BadFlags{{"--max-idle", "5", "--max-cap", "2"}, "--max-idle"},
         BadFlags{{"--max-cap", "0"}, "--max-cap"},
+        BadFlags{{"--mode", "handwritten", "--max-cap", "0"}, "--max-cap"},
+        BadFlags{{"--mode=handwritten", "--max-cap=-2"}, "--max-cap"},
+        BadFlags{{"--mode", "handwritten", "--max-cap", "99999999999"}, "--max-cap"},
         BadFlags{{"--initial-cap", "3", "--max-idle", "2"}, "--initial-cap"},
         BadFlags{{"--min-idle", "-1"}, "--min-idle"},
         BadFlags{{"--wait-timeout-ms", "-1"}, "--wait-timeout-ms"},
