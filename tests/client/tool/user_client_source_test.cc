@@ -24,19 +24,24 @@ using example::User;
 using example::UserNotFound;
 using std::chrono::milliseconds;
 
+// A UserServer with users 1..1000 on a free loopback port.
+example::UserServerOptions ServerOptions() {
+  example::UserServerOptions options;
+  options.users = 1000;
+  return options;
+}
+
 class UserClientSourceTest : public ::testing::TestWithParam<Mode> {
  protected:
-  UserClientSourceTest() {
-    example::UserServerOptions options;
-    options.users = 1000;
-    server_ = std::make_unique<example::UserServer>(options);
-    server_->Start();
-    client_.port = server_->port();
-    client_.recv_timeout = milliseconds(2000);
+  UserClientSourceTest() : server_(ServerOptions()) {
+    server_.Start();
+    ClientOptions client;
+    client.port = server_.port();
     // One connection at most: a broken one that were kept would fail every later call.
-    pool_.max_cap = 1;
-    pool_.max_idle = 1;
-    source_ = MakeClientSource(GetParam(), client_, pool_);
+    PoolOptions pool;
+    pool.max_cap = 1;
+    pool.max_idle = 1;
+    source_ = MakeClientSource(GetParam(), client, pool);
     caller_ = source_->NewCaller();
   }
 
@@ -49,11 +54,11 @@ class UserClientSourceTest : public ::testing::TestWithParam<Mode> {
 
   // Resets every connection the server holds and waits until it has let go of them all.
   void KillConnections() {
-    server_->KillConnections();
-    for (int i = 0; i < 400 && server_->connection_count() > 0; ++i) {
+    server_.KillConnections();
+    for (int i = 0; i < 400 && server_.connection_count() > 0; ++i) {
       std::this_thread::sleep_for(milliseconds(5));
     }
-    ASSERT_EQ(server_->connection_count(), 0u);
+    ASSERT_EQ(server_.connection_count(), 0u);
   }
 
   // Ends the callers' use of the source, as user_client does before it reports.
@@ -69,9 +74,7 @@ class UserClientSourceTest : public ::testing::TestWithParam<Mode> {
     return details.is_object() ? details.value("closed_broken", std::uint64_t{999}) : expected;
   }
 
-  std::unique_ptr<example::UserServer> server_;
-  ClientOptions client_;
-  PoolOptions pool_;
+  example::UserServer server_;
   std::unique_ptr<ClientSource> source_;
   std::unique_ptr<UserCaller> caller_;
 };
