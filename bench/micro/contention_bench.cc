@@ -8,9 +8,10 @@
 //   locked       ChannelPool with min_idle 1 (every Get and Put under the pool's lock)
 //   handwritten  HandWrittenPool (client/tool/handwritten_pool.h): mutex, LIFO vector,
 //                condition_variable notified once per Put
-// Reported per variant: cycles per second, the wait's p50 / p99 / max, and fairness = the fewest
-// cycles of any thread / the most cycles of any thread (1 = every thread got its share). The round
-// with the highest throughput of each variant is reported (best of --rounds), as in issue 13.
+// Reported per variant: cycles per second, the wait's p50 / p99 / max, fairness = the fewest
+// cycles of any thread / the most cycles of any thread (1 = every thread got its share), and the
+// process's CPU time per cycle (less sensitive than throughput to other load on the machine). The
+// round with the highest throughput of each variant is reported (best of --rounds), as in issue 13.
 //
 // Targets (issue 13), each ChannelPool variant against the hand-written pool of the same run:
 //   moderate  (threads <= 4 x max_cap): throughput >= 0.95x, wait p99 <= its p99 + 0.2 ms,
@@ -76,8 +77,16 @@ struct RunResult {
   double wait_p99_ms = 0;
   double wait_max_ms = 0;
   double fairness = 0;
+  double cpu_us_per_cycle = 0;  // the process's CPU time (user + system) per cycle
   std::uint64_t timeouts = 0;
 };
+
+// User + system CPU time of the whole process so far.
+double ProcessCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
 
 std::vector<std::string> Split(const std::string& text, char sep) {
   std::vector<std::string> parts;
@@ -220,11 +229,13 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
     });
   }
   const Clock::time_point start = Clock::now();
+  const double cpu_start = ProcessCpuSeconds();
   go.store(true, std::memory_order_release);
   std::this_thread::sleep_for(std::chrono::duration<double>(FLAGS_seconds));
   stop.store(true);
   for (auto& thread : threads) thread.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu = ProcessCpuSeconds() - cpu_start;
 
   RunResult result;
   result.variant = variant;
@@ -242,6 +253,7 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
   result.wait_max_ms = all.empty() ? 0 : static_cast<double>(all.back()) / 1e6;
   result.fairness = *most == 0 ? 0 : static_cast<double>(*fewest) / static_cast<double>(*most);
   result.timeouts = timeouts.load();
+  result.cpu_us_per_cycle = total == 0 ? 0 : cpu * 1e6 / static_cast<double>(total);
   return result;
 }
 
@@ -310,7 +322,8 @@ void AppendJson(const Row& row, int round, const RunResult& r) {
                                {"wait_p99_ms", r.wait_p99_ms},
                                {"wait_max_ms", r.wait_max_ms},
                                {"fairness", r.fairness},
-                               {"timeouts", r.timeouts}};
+                               {"timeouts", r.timeouts},
+                               {"cpu_us_per_cycle", r.cpu_us_per_cycle}};
   std::ofstream(FLAGS_json, std::ios::app) << line.dump() << "\n";
 }
 
@@ -326,8 +339,9 @@ int Main() {
   const std::vector<std::string> variants = Split(FLAGS_variants, ',');
   for (const std::string& variant : variants) MakePool(variant, 1);  // validates the names
 
-  std::printf("%-12s %-12s %12s %10s %10s %10s %9s %8s  %s\n", "row", "variant", "cycles/s",
-              "p50 ms", "p99 ms", "max ms", "fairness", "timeouts", "target vs handwritten");
+  std::printf("%-12s %-12s %12s %10s %10s %10s %9s %8s %8s  %s\n", "row", "variant", "cycles/s",
+              "p50 ms", "p99 ms", "max ms", "fairness", "cpu us", "timeouts",
+              "target vs handwritten");
   for (const Row& row : rows) {
     std::vector<RunResult> best(variants.size());
     for (int round = 0; round < FLAGS_rounds; ++round) {
@@ -347,9 +361,10 @@ int Main() {
         std::snprintf(ratio, sizeof ratio, "%.2fx, ", r.cycles_per_s / base.cycles_per_s);
         target = ratio + TargetOf(row).Check(r, base);
       }
-      std::printf("%-12s %-12s %12.0f %10.3f %10.3f %10.3f %9.2f %8llu  %s\n", row.Name().c_str(),
-                  variants[v].c_str(), r.cycles_per_s, r.wait_p50_ms, r.wait_p99_ms, r.wait_max_ms,
-                  r.fairness, static_cast<unsigned long long>(r.timeouts), target.c_str());
+      std::printf("%-12s %-12s %12.0f %10.3f %10.3f %10.3f %9.2f %8.1f %8llu  %s\n",
+                  row.Name().c_str(), variants[v].c_str(), r.cycles_per_s, r.wait_p50_ms,
+                  r.wait_p99_ms, r.wait_max_ms, r.fairness, r.cpu_us_per_cycle,
+                  static_cast<unsigned long long>(r.timeouts), target.c_str());
     }
     std::fflush(stdout);
   }

@@ -5,26 +5,41 @@
 #include <thriftpool/internal/pool_core.h>
 #include <thriftpool/pool_stats.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 namespace thriftpool {
 namespace internal {
 
-// A Get that found nothing free. Lives on the waiting thread's stack; every field is guarded by
-// the pool's mutex, which is also the mutex `cv` waits with.
+// A Get that found nothing free. Lives on the waiting thread's stack; every field but
+// `notifying` is guarded by the pool's mutex, which is also the mutex `cv` waits with.
 struct PoolCore::Waiter {
+  Waiter() = default;
+  Waiter(const Waiter&) = delete;
+  Waiter& operator=(const Waiter&) = delete;
+  // A notification may still be on its way (Lock::unlock): the cv must outlive it.
+  ~Waiter() {
+    while (notifying.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+  }
+
   Waiter* prev = nullptr;
   Waiter* next = nullptr;
   bool queued = false;         // in the FIFO queue
-  bool woken = false;          // told to try again, has not run yet (at most one waiter at a time)
+  bool woken = false;          // told to try again, has not run yet (counted in State::woken)
+  bool notify_listed = false;  // in State::to_notify
   Slot* handed = nullptr;      // a slot passed straight to this waiter (counted in out)
   bool handed_unused = false;  // `handed` was never lent (a refill): a kFresh waiter may keep it
   AcquireMode mode = AcquireMode::kAny;  // kFresh: given a used slot, it replaces it
   Clock::time_point since;               // when it started waiting (precise clock)
   std::condition_variable cv;
+  // Notifications taken off State::to_notify and not yet delivered. Not guarded: the notifier
+  // decrements it after unlocking.
+  std::atomic<int> notifying{0};
 };
 
 // Aligned so that the fields the hot path touches (closed, idle, out, head) share one cache
@@ -47,7 +62,13 @@ struct alignas(64) PoolCore::State {
   Waiter* head = nullptr;
   Waiter* tail = nullptr;
   std::size_t waiting = 0;
-  bool waiter_woken = false;  // some queued waiter is woken (see Waiter::woken)
+  std::size_t woken = 0;  // queued waiters told to try again that have not run yet
+  // Waiters to notify once the lock is released (Lock), at most kMaxToNotify.
+  static constexpr int kMaxToNotify = 8;
+  Waiter* to_notify[kMaxToNotify] = {};
+  int to_notify_count = 0;
+  // A slot was handed to a waiter in this locked step: Lock::unlock yields the CPU to it.
+  bool handed_off = false;
 
   // Upkeep thread.
   std::condition_variable upkeep_cv;    // wakes the upkeep thread early (refill, Release)
@@ -60,6 +81,54 @@ struct alignas(64) PoolCore::State {
   // Stats() from the fields above, `open` and the parking spots.
   std::size_t open = 0;  // slots that exist: idle.size() + out
   PoolStats counters;
+};
+
+// The pool's mutex held, like std::unique_lock, except that releasing it also delivers the
+// notifications queued while it was held (NotifyAfterUnlockLocked). A waiter notified under the
+// lock wakes only to block on it again, while the notifier, still holding it, usually takes the
+// object back itself (see pool_core.cc, "Contention").
+class PoolCore::Lock {
+ public:
+  explicit Lock(PoolCore& core) : core_(core), lock_(core.mu_) {}
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+  ~Lock() {
+    if (lock_.owns_lock()) unlock();
+  }
+  void lock() { lock_.lock(); }
+  void unlock() {
+    State& st = *core_.state_;
+    Waiter* notify[State::kMaxToNotify];
+    const int count = st.to_notify_count;
+    for (int i = 0; i < count; ++i) {
+      notify[i] = st.to_notify[i];
+      notify[i]->notify_listed = false;
+      notify[i]->notifying.fetch_add(1, std::memory_order_relaxed);
+    }
+    st.to_notify_count = 0;
+    const bool handed = st.handed_off;
+    st.handed_off = false;
+    lock_.unlock();
+    for (int i = 0; i < count; ++i) {
+      notify[i]->cv.notify_one();
+      notify[i]->notifying.fetch_sub(1, std::memory_order_release);
+    }
+    // The waiter that was handed a slot needs a CPU to use it, and the caller, which just gave
+    // it away, usually has nothing to do but Get again and queue: run the waiter first. Go's
+    // sync.Mutex hands off its time slice the same way in starvation mode.
+    if (handed) std::this_thread::yield();
+  }
+  // Delivers the queued notifications now, before this thread waits on a condition variable.
+  void Flush() {
+    if (core_.state_->to_notify_count == 0) return;
+    unlock();
+    lock();
+  }
+  std::unique_lock<std::mutex>& raw() { return lock_; }
+
+ private:
+  PoolCore& core_;
+  std::unique_lock<std::mutex> lock_;
 };
 
 }  // namespace internal

@@ -38,17 +38,18 @@ std::chrono::milliseconds PoolCore::UpkeepTick() const {
 
 void PoolCore::UpkeepLoop() {
   const std::chrono::milliseconds tick = UpkeepTick();
-  std::unique_lock<std::mutex> lock(mu_);
+  Lock lock(*this);
   State& st = *state_;
   while (!st.closed) {
     UpkeepOnce(lock);
     if (st.closed) break;
-    st.upkeep_cv.wait_for(lock, tick, [&] { return st.closed || st.refill_requested; });
+    lock.Flush();
+    st.upkeep_cv.wait_for(lock.raw(), tick, [&] { return st.closed || st.refill_requested; });
     st.refill_requested = false;
   }
 }
 
-void PoolCore::UpkeepOnce(std::unique_lock<std::mutex>& lock) {
+void PoolCore::UpkeepOnce(Lock& lock) {
   State& st = *state_;
   const Clock::time_point now = CoarseClock::Now();
   const Clock::time_point late_now = now + CoarseClock::Slack();

@@ -91,6 +91,7 @@ class PoolCore {
  private:
   struct Waiter;
   struct State;
+  class Lock;
 
   // Lock-free hot path (parking_ only). TryParked takes the slot parked in this thread's spot and
   // checks it (nullptr: none, or it failed and was closed); TryPark parks a returned slot (false:
@@ -117,16 +118,15 @@ class PoolCore {
   // Everything but the hot path of Acquire: creating, waiting, retrying after a bad slot. The
   // wait ends at `started` + `wait`, where `started` is when this Get first ran a pinger, or else
   // (kNotStarted) when it came here.
-  Slot* AcquireSlow(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds wait,
-                    AcquireMode mode, Clock::time_point started);
+  Slot* AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireMode mode,
+                    Clock::time_point started);
   // Takes the most recently returned idle slot for a caller (asks for a refill below min_idle).
   Slot* PopIdleLocked();
   // Returns `slot` if it may be handed out (not expired, pinger passed, pool open); otherwise
   // closes it (with the lock released) and returns nullptr. Releases the lock for the pinger.
   // A `waiter` (not queued while it checks what it was given) goes back to the head of the queue
   // before the bad slot's close frees a place, so the wake-up that frees is its own.
-  Slot* CheckOutLocked(std::unique_lock<std::mutex>& lock, Slot* slot, Waiter* waiter,
-                       Clock::time_point* started);
+  Slot* CheckOutLocked(Lock& lock, Slot* slot, Waiter* waiter, Clock::time_point* started);
   // Runs the take-out pinger (no lock held; sets `*started` if it is still kNotStarted), then,
   // since the pinger may have taken long, the expiry checks again. False (and the closed_*
   // counter in `reason`) when `slot` must not be handed out.
@@ -136,7 +136,7 @@ class PoolCore {
   // max_cap is that of `replaced` (a lent-out slot, closed first) when given, else a free one,
   // else that of the least recently used idle slot (closed first). Throws what the factory
   // throws, or PoolClosedError if Release ran meanwhile.
-  Slot* CreateUnlocked(std::unique_lock<std::mutex>& lock, Slot* replaced);
+  Slot* CreateUnlocked(Lock& lock, Slot* replaced);
   Slot* NewSlot(void* object);
   // Runs the closer and frees the slot; false if the closer threw. No bookkeeping.
   bool CloseObject(Slot* slot) noexcept;
@@ -158,8 +158,13 @@ class PoolCore {
   Slot* ShelveLocked(Slot* slot, bool unused);
   // Whether another object may be created: open + creating + closing < max_cap.
   bool HasRoomLocked() const;
-  // Wakes the oldest waiter if it could now be served and no waiter is already woken.
+  // Wakes queued waiters, oldest first, until as many are woken as objects are free (idle, or
+  // room under max_cap) to serve them.
   void WakeWaiterIfUsefulLocked();
+  // Queues `waiter`'s notification for when the lock is released (see Lock).
+  void NotifyAfterUnlockLocked(Waiter* waiter);
+  // Objects a waiter could have now: idle ones plus the room under max_cap.
+  std::size_t FreeLocked() const;
   void EnqueueLocked(Waiter* waiter, bool at_front);
   void DequeueLocked(Waiter* waiter);
   void EndWaitLocked(Waiter* waiter);
@@ -168,7 +173,7 @@ class PoolCore {
   bool NeedsUpkeep() const;
   std::chrono::milliseconds UpkeepTick() const;
   void UpkeepLoop();
-  void UpkeepOnce(std::unique_lock<std::mutex>& lock);
+  void UpkeepOnce(Lock& lock);
 
   const PoolOptions options_;
   // options_' durations in the clock's unit, capped at kForever (durations.h) so that adding one
