@@ -46,6 +46,9 @@ DEFINE_double(seconds, 1.0, "load per run, in seconds (0.05..60)");
 DEFINE_int32(rounds, 3, "interleaved rounds per row; the best of them is reported (1..20)");
 DEFINE_string(variants, "parked,locked,handwritten", "comma-separated variants to run");
 DEFINE_string(json, "", "if set, append one JSON object per run to this file");
+DEFINE_string(dat, "",
+              "if set, write the best rounds as columns for bench/micro/contention_plot.gp (needs "
+              "all three variants)");
 
 namespace thriftpool {
 namespace bench {
@@ -327,6 +330,26 @@ void AppendJson(const Row& row, int round, const RunResult& r) {
   std::ofstream(FLAGS_json, std::ios::app) << line.dump() << "\n";
 }
 
+// One line of --dat: row, parked and locked throughput / hand-written's, the three wait p99s.
+void WriteDat(const Row& row, const std::vector<std::string>& variants,
+              const std::vector<RunResult>& best) {
+  if (FLAGS_dat.empty()) return;
+  auto of = [&](const char* name) -> const RunResult* {
+    const auto it = std::find(variants.begin(), variants.end(), name);
+    return it == variants.end() ? nullptr : &best[it - variants.begin()];
+  };
+  const RunResult* parked = of("parked");
+  const RunResult* locked = of("locked");
+  const RunResult* handwritten = of("handwritten");
+  if (parked == nullptr || locked == nullptr || handwritten == nullptr) {
+    throw std::invalid_argument("--dat needs --variants=parked,locked,handwritten");
+  }
+  std::ofstream out(FLAGS_dat, std::ios::app);
+  out << row.Name() << ' ' << parked->cycles_per_s / handwritten->cycles_per_s << ' '
+      << locked->cycles_per_s / handwritten->cycles_per_s << ' ' << parked->wait_p99_ms << ' '
+      << locked->wait_p99_ms << ' ' << handwritten->wait_p99_ms << '\n';
+}
+
 int Main() {
   if (!(FLAGS_seconds >= 0.05 && FLAGS_seconds <= 60)) {
     throw std::invalid_argument("--seconds must be within 0.05..60");
@@ -352,6 +375,7 @@ int Main() {
       }
     }
     const auto handwritten = std::find(variants.begin(), variants.end(), "handwritten");
+    WriteDat(row, variants, best);
     for (std::size_t v = 0; v < variants.size(); ++v) {
       const RunResult& r = best[v];
       std::string target;
