@@ -260,56 +260,46 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
   return result;
 }
 
+// A regime's targets against the hand-written pool of the same run.
 struct Target {
-  const char* regime;  // "moderate", "saturated" or "" (between: no target)
+  const char* regime;  // "moderate", "saturated", or nullptr: no target
+  double min_speed;    // throughput at least this times the hand-written pool's
+  double p99_scale;    // wait p99 at most p99_scale x its p99 + p99_slack_ms
+  double p99_slack_ms;
+  double min_fairness;
   std::string Check(const RunResult& pool, const RunResult& handwritten) const;
 };
 
 Target TargetOf(const Row& row) {
-  if (static_cast<std::size_t>(row.threads) <= 4 * row.max_cap) return {"moderate"};
-  if (static_cast<std::size_t>(row.threads) >= 16 * row.max_cap) return {"saturated"};
-  return {""};
+  if (static_cast<std::size_t>(row.threads) <= 4 * row.max_cap) {
+    return {"moderate", 0.95, 1.0, 0.2, 0.8};
+  }
+  if (static_cast<std::size_t>(row.threads) >= 16 * row.max_cap) {
+    return {"saturated", 0.75, 0.5, 0.0, 0.5};
+  }
+  return {nullptr, 0, 0, 0, 0};
 }
 
 std::string Target::Check(const RunResult& pool, const RunResult& handwritten) const {
+  if (regime == nullptr) return "no target";
   const double speed = pool.cycles_per_s / handwritten.cycles_per_s;
-  std::vector<std::string> missed;
-  char buffer[160];
-  if (std::string(regime) == "moderate") {
-    if (speed < 0.95) {
-      std::snprintf(buffer, sizeof buffer, "throughput %.2fx < 0.95x", speed);
-      missed.push_back(buffer);
-    }
-    if (pool.wait_p99_ms > handwritten.wait_p99_ms + 0.2) {
-      std::snprintf(buffer, sizeof buffer, "p99 %.2f ms > %.2f + 0.2 ms", pool.wait_p99_ms,
-                    handwritten.wait_p99_ms);
-      missed.push_back(buffer);
-    }
-    if (pool.fairness < 0.8) {
-      std::snprintf(buffer, sizeof buffer, "fairness %.2f < 0.8", pool.fairness);
-      missed.push_back(buffer);
-    }
-  } else if (std::string(regime) == "saturated") {
-    if (speed < 0.75) {
-      std::snprintf(buffer, sizeof buffer, "throughput %.2fx < 0.75x", speed);
-      missed.push_back(buffer);
-    }
-    if (pool.wait_p99_ms > 0.5 * handwritten.wait_p99_ms) {
-      std::snprintf(buffer, sizeof buffer, "p99 %.2f ms > 0.5 x %.2f ms", pool.wait_p99_ms,
-                    handwritten.wait_p99_ms);
-      missed.push_back(buffer);
-    }
-    if (pool.fairness < 0.5) {
-      std::snprintf(buffer, sizeof buffer, "fairness %.2f < 0.5", pool.fairness);
-      missed.push_back(buffer);
-    }
-  } else {
-    return "no target";
+  const double p99_limit = p99_scale * handwritten.wait_p99_ms + p99_slack_ms;
+  std::string missed;
+  char buffer[96];
+  if (speed < min_speed) {
+    std::snprintf(buffer, sizeof buffer, " throughput %.2fx < %.2fx;", speed, min_speed);
+    missed += buffer;
   }
-  if (missed.empty()) return std::string("MET (") + regime + ")";
-  std::string text = std::string("MISSED (") + regime + "):";
-  for (const std::string& m : missed) text += " " + m + ";";
-  return text;
+  if (pool.wait_p99_ms > p99_limit) {
+    std::snprintf(buffer, sizeof buffer, " p99 %.2f ms > %.2f ms;", pool.wait_p99_ms, p99_limit);
+    missed += buffer;
+  }
+  if (pool.fairness < min_fairness) {
+    std::snprintf(buffer, sizeof buffer, " fairness %.2f < %.2f;", pool.fairness, min_fairness);
+    missed += buffer;
+  }
+  return (missed.empty() ? "MET (" : "MISSED (") + std::string(regime) + ")" +
+         (missed.empty() ? "" : ":" + missed);
 }
 
 void AppendJson(const Row& row, int round, const RunResult& r) {
