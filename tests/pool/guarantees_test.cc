@@ -91,15 +91,23 @@ TEST_F(PoolTest, AGetFreshWaiterGetsANewObjectNotOneTheKeepaliveChecked) {
 TEST_F(PoolTest, AGetFreshWaiterTakesANeverUsedRefillAsItIs) {
   PoolOptions options = Caps(2, 2);
   options.min_idle = 1;
-  registry_->SetCreateHook([] { std::this_thread::sleep_for(Ms(150)); });
+  // Both creates are held until GetFresh waits: had the refill landed on the idle stack first,
+  // GetFresh would rightly replace it as it replaces any idle object at max_cap.
+  std::promise<void> release;
+  registry_->SetCreateHook(
+      [gate = release.get_future().share()] { gate.wait_for(std::chrono::seconds(3)); });
   FakePool& pool = MakePool(options);  // its upkeep starts a refill at once
   ASSERT_TRUE(WaitUntil([&] { return registry_->factory_calls() == 1; }));
-  auto get = GetIdAsync(pool, Ms(3000));  // creates the second object: no room left
+  // Creates the second object and holds it: no room left.
+  auto get = std::async(std::launch::async, [&pool] { return pool.Get(Ms(3000)); });
   ASSERT_TRUE(WaitUntil([&] { return registry_->factory_calls() == 2; }));
   auto fresh = std::async(std::launch::async, [&pool] { return pool.GetFresh(Ms(3000))->id(); });
   ASSERT_TRUE(WaitForWaiters(pool, 1));
+  std::this_thread::sleep_for(Ms(20));  // past kHandOffAfter: the refill is handed to it
+  release.set_value();
   const int fresh_id = fresh.get();
-  EXPECT_NE(fresh_id, get.get());
+  FakeLease held = get.get();
+  EXPECT_NE(fresh_id, held->id());
   registry_->SetCreateHook(nullptr);
   EXPECT_EQ(registry_->factory_calls(), 2) << "closed a never-used refill to create another";
   EXPECT_EQ(pool.Stats().closed_replaced, 0u);
