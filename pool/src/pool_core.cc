@@ -185,14 +185,14 @@ bool PoolCore::PingDue(const Slot& slot, Clock::time_point coarse_now) const {
           coarse_now + CoarseClock::Slack() - slot.checked_at >= ping_skip_window_);
 }
 
-bool PoolCore::PingAndRecheck(const Slot& slot, Clock::time_point* started,
+void PoolCore::PingAndRecheck(const Slot& slot, Clock::time_point* started,
                               std::uint64_t PoolStats::** reason) const {
   if (*started == kNotStarted) *started = Clock::now();
   if (!hooks_->CheckOnTakeOut(slot.object)) {
     *reason = &PoolStats::closed_broken;
-    return false;
+  } else if (needs_time_) {
+    Expired(slot, CoarseClock::Now(), reason);  // sets `reason` if the pinger took it past a limit
   }
-  return !(needs_time_ && Expired(slot, CoarseClock::Now(), reason));
 }
 
 void PoolCore::ForgetLocked(std::uint64_t PoolStats::*reason) {
@@ -203,16 +203,13 @@ void PoolCore::ForgetLocked(std::uint64_t PoolStats::*reason) {
   ++(st.counters.*reason);
 }
 
-bool PoolCore::HasRoomLocked() const {
-  const State& st = *state_;
-  return st.open + st.creating + st.closing < options_.max_cap;
-}
-
-std::size_t PoolCore::FreeLocked() const {
+std::size_t PoolCore::RoomLocked() const {
   const State& st = *state_;
   const std::size_t used = st.open + st.creating + st.closing;
-  return st.idle.size() + (used < options_.max_cap ? options_.max_cap - used : 0);
+  return used < options_.max_cap ? options_.max_cap - used : 0;
 }
+
+std::size_t PoolCore::FreeLocked() const { return state_->idle.size() + RoomLocked(); }
 
 void PoolCore::WakeWaiterIfUsefulLocked() {
   State& st = *state_;

@@ -79,8 +79,7 @@ void PoolCore::UpkeepOnce(Lock& lock) {
   std::size_t refills = 0;
   const std::size_t ready = st.idle.size() + to_check.size() + st.refilling;
   if (options_.min_idle > ready && now >= st.refill_not_before) {
-    const std::size_t room = options_.max_cap - st.open - st.creating - st.closing;
-    refills = std::min(options_.min_idle - ready, room);
+    refills = std::min(options_.min_idle - ready, RoomLocked());
     st.creating += refills;
     st.refilling += refills;
   }

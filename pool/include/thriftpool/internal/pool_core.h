@@ -128,9 +128,9 @@ class PoolCore {
   // before the bad slot's close frees a place, so the wake-up that frees is its own.
   Slot* CheckOutLocked(Lock& lock, Slot* slot, Waiter* waiter, Clock::time_point* started);
   // Runs the take-out pinger (no lock held; sets `*started` if it is still kNotStarted), then,
-  // since the pinger may have taken long, the expiry checks again. False (and the closed_*
-  // counter in `reason`) when `slot` must not be handed out.
-  bool PingAndRecheck(const Slot& slot, Clock::time_point* started,
+  // since the pinger may have taken long, the expiry checks again. Sets `*reason` (a closed_*
+  // counter) when `slot` must not be handed out.
+  void PingAndRecheck(const Slot& slot, Clock::time_point* started,
                       std::uint64_t PoolStats::** reason) const;
   // Creates a slot for the caller, releasing the lock during the factory call. Its place under
   // max_cap is that of `replaced` (a lent-out slot, closed first) when given, else a free one,
@@ -156,8 +156,10 @@ class PoolCore {
   // stack, or (over max_idle) out: returns the slot to close, or nullptr. `unused`: the slot was
   // never lent, so even a GetFresh waiter may have it as it is (others replace it).
   Slot* ShelveLocked(Slot* slot, bool unused);
-  // Whether another object may be created: open + creating + closing < max_cap.
-  bool HasRoomLocked() const;
+  // How many more objects may be created: max_cap - (open + creating + closing).
+  std::size_t RoomLocked() const;
+  // Whether another object may be created.
+  bool HasRoomLocked() const { return RoomLocked() > 0; }
   // Wakes queued waiters, oldest first, until as many are woken as objects are free (idle, or
   // room under max_cap) to serve them.
   void WakeWaiterIfUsefulLocked();
