@@ -51,6 +51,9 @@ void ValidateClientOptions(const ClientOptions& options) {
   Require(options.max_frame_size >= 1024, "max_frame_size", "must be at least 1024 bytes");
   Require(options.max_frame_size <= options.max_message_size, "max_frame_size",
           "must not exceed max_message_size");
+  Require(options.multiplexed_service.find(':') == std::string::npos, "multiplexed_service",
+          "must not contain ':' (TMultiplexedProtocol's separator; got '" +
+              options.multiplexed_service + "')");
   const RetryOptions& retry = options.retry;
   Require(retry.max_retries >= 0 && retry.max_retries <= 10, "retry.max_retries",
           "must be within 0..10 (got " + std::to_string(retry.max_retries) + ")");

@@ -5,12 +5,15 @@
 #include <thrift/TOutput.h>
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/protocol/TCompactProtocol.h>
+#include <thrift/protocol/TMultiplexedProtocol.h>
 #include <thrift/transport/TBufferTransports.h>
 #include <thrift/transport/TSocket.h>
 #include <thriftpool/thrift_connection.h>
 
 #include <mutex>
 #include <string>
+
+#include "sequence_checking_protocol.h"
 
 namespace thriftpool {
 namespace internal {
@@ -39,6 +42,7 @@ namespace {
 using apache::thrift::TConfiguration;
 using apache::thrift::protocol::TBinaryProtocol;
 using apache::thrift::protocol::TCompactProtocol;
+using apache::thrift::protocol::TMultiplexedProtocol;
 using apache::thrift::transport::TBufferedTransport;
 using apache::thrift::transport::TFramedTransport;
 using apache::thrift::transport::TTransportException;
@@ -47,7 +51,8 @@ int Millis(std::chrono::milliseconds value) { return static_cast<int>(value.coun
 
 }  // namespace
 
-ThriftConnection::ThriftConnection(const ClientOptions& options) {
+ThriftConnection::ThriftConnection(const ClientOptions& options,
+                                   std::shared_ptr<ConnectionCounters> counters) {
   ValidateClientOptions(options);
   config_ = std::make_shared<TConfiguration>(options.max_message_size, options.max_frame_size);
   socket_ = std::make_shared<internal::CountingSocket>(options.host, options.port, config_);
@@ -68,6 +73,15 @@ ThriftConnection::ThriftConnection(const ClientOptions& options) {
   } else {
     protocol_ = std::make_shared<TBinaryProtocol>(transport_, limit, limit, /*strict_read=*/false,
                                                   /*strict_write=*/true);
+  }
+  if (!options.multiplexed_service.empty()) {
+    protocol_ = std::make_shared<TMultiplexedProtocol>(protocol_, options.multiplexed_service);
+  }
+  // Outermost, so that it sees the method name the client wrote, not the multiplexed one.
+  if (options.check_sequence_ids) {
+    std::shared_ptr<std::atomic<std::uint64_t>> mismatches;
+    if (counters) mismatches = {counters, &counters->sequence_mismatches};
+    protocol_ = std::make_shared<internal::SequenceCheckingProtocol>(protocol_, mismatches);
   }
   try {
     transport_->open();

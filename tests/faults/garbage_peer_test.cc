@@ -50,15 +50,17 @@ std::string RandomBytes(std::size_t size, std::uint32_t seed) {
 }
 
 // A getUser reply, binary protocol, whose User.name announces `length` bytes (and brings 3).
+// Sequence id 1: the id of a connection's first request, so that the reply's header passes the
+// id check and the body is parsed.
 std::string BinaryReplyWithNameLength(std::uint32_t length) {
-  return BigEndian32(0x80010002) + BigEndian32(7) + "getUser" + BigEndian32(0) +  // header
+  return BigEndian32(0x80010002) + BigEndian32(7) + "getUser" + BigEndian32(1) +  // header
          std::string("\x0c\x00\x00", 3) +                                         // success: User
          std::string("\x0b\x00\x02", 3) + BigEndian32(length) + "abc";            // name: string
 }
 
 // The same in the compact protocol.
 std::string CompactReplyWithNameLength(std::uint32_t length) {
-  return std::string("\x82\x41\x00", 3) + Varint(7) + "getUser" +  // header: reply, seqid 0
+  return std::string("\x82\x41\x01", 3) + Varint(7) + "getUser" +  // header: reply, seqid 1
          std::string("\x0c\x00", 2) +                              // success (id 0): User
          std::string("\x28", 1) + Varint(length) + "abc";          // name (id 2): binary
 }

@@ -2,11 +2,15 @@
 // and a client that reuses the connection reads it as the answer to its next call (THRIFT_NOTES:
 // the generated client never checks seqids). The pool must discard the connection; the control
 // runs reuse one raw connection the same way, to show that the checks below do catch the bug.
+// With sequence-id checking (ClientOptions::check_sequence_ids, on by default) the pool needs no
+// take-out probe for this, and even a reused raw connection rejects the late reply.
 //
 // Two ways to make a reply late: sleepMs(500) against a 100 ms receive timeout, and getUser
 // through a relay that holds the server's answers back for 300 ms (a congested link). Both
 // paths (pool, raw) go through the relay, with no lag unless a test sets one.
 #include <gtest/gtest.h>
+#include <thrift/Thrift.h>
+#include <thrift/protocol/TProtocolException.h>
 #include <thrift/transport/TTransportException.h>
 #include <thriftpool/thrift_connection.h>
 #include <thriftpool/user_server.h>
@@ -21,6 +25,7 @@
 namespace thriftpool::faults {
 namespace {
 
+using apache::thrift::protocol::TProtocolException;
 using apache::thrift::transport::TTransportException;
 using example::UserServiceClient;
 
@@ -28,7 +33,28 @@ constexpr milliseconds kRecvTimeout(100);
 constexpr int kCheckedCalls = 1000;
 
 enum class LateReply { kSleepMs, kLaggedGetUser };
-enum class Path { kPool, kRawReusedConnection };
+enum class Path {
+  kPool,
+  kPoolWithoutProbe,  // ClientOptions::take_out_probe off: the id check and the discard remain
+  kRawReusedConnection,           // the control: sequence ids unchecked
+  kRawReusedConnectionIdChecked,  // reused like the control, but with the id check
+};
+
+bool UsesPool(Path path) { return path == Path::kPool || path == Path::kPoolWithoutProbe; }
+
+const char* PathName(Path path) {
+  switch (path) {
+    case Path::kPool:
+      return "Pool";
+    case Path::kPoolWithoutProbe:
+      return "PoolWithoutProbe";
+    case Path::kRawReusedConnection:
+      return "RawReusedConnection";
+    case Path::kRawReusedConnectionIdChecked:
+      return "RawReusedConnectionIdChecked";
+  }
+  return "?";
+}
 
 struct SlowCallCase {
   LateReply late_reply;
@@ -37,12 +63,12 @@ struct SlowCallCase {
 
 void PrintTo(const SlowCallCase& c, std::ostream* out) {
   *out << (c.late_reply == LateReply::kSleepMs ? "sleepMs(500)" : "getUser behind a 300 ms lag")
-       << (c.path == Path::kPool ? " through the pool" : " on a reused raw connection");
+       << " via " << PathName(c.path);
 }
 
 std::string CaseName(const ::testing::TestParamInfo<SlowCallCase>& info) {
   return std::string(info.param.late_reply == LateReply::kSleepMs ? "SleepMs" : "LaggedGetUser") +
-         (info.param.path == Path::kPool ? "_Pool" : "_RawReusedConnection");
+         "_" + PathName(info.param.path);
 }
 
 // Runs one call on whichever client the path uses.
@@ -117,7 +143,9 @@ TEST_P(SlowCallTest, LateReplyNeverBecomesAnAnswer) {
   std::unique_ptr<ThriftConnection> raw_connection;
   std::unique_ptr<UserServiceClient> raw_client;
   Runner run;
-  if (GetParam().path == Path::kPool) {
+  client_.take_out_probe = GetParam().path != Path::kPoolWithoutProbe;
+  client_.check_sequence_ids = GetParam().path != Path::kRawReusedConnection;
+  if (UsesPool(GetParam().path)) {
     pool = std::make_unique<UserPool>(client_, pool_options_);
     // Not idempotent: a retry must not be what rescues the calls.
     run = [&](const std::function<void(UserServiceClient&)>& fn) { pool->Call(fn); };
@@ -129,10 +157,23 @@ TEST_P(SlowCallTest, LateReplyNeverBecomesAnAnswer) {
 
   InjectLateReply(run);
   ASSERT_FALSE(HasFatalFailure());
+  if (GetParam().path == Path::kRawReusedConnectionIdChecked) {
+    // The next call reads the late reply first, and the id check rejects it. After that the
+    // stream is out of step, so the connection is done with (as the pool would discard it).
+    example::User user;
+    try {
+      raw_client->getUser(user, 2);
+      ADD_FAILURE() << "getUser(2) on the reused connection answered id " << user.id;
+    } catch (const TProtocolException& e) {
+      EXPECT_EQ(e.getType(), TProtocolException::INVALID_DATA);
+      EXPECT_NE(std::string(e.what()).find("sequence id"), std::string::npos) << e.what();
+    }
+    return;
+  }
   const CallOutcomes outcomes = CheckedCalls(run);
   ReportFigure("after_late_reply", outcomes.Summary());
 
-  if (GetParam().path == Path::kPool) {
+  if (UsesPool(GetParam().path)) {
     EXPECT_EQ(outcomes.ok, static_cast<std::uint64_t>(kCheckedCalls)) << outcomes.Summary();
     const ClientPoolStats stats = pool->Stats();
     EXPECT_EQ(stats.pool.closed_broken, 1u) << "the timed-out connection must be discarded";
@@ -153,6 +194,10 @@ INSTANTIATE_TEST_SUITE_P(
     AllPaths, SlowCallTest,
     ::testing::Values(SlowCallCase{LateReply::kSleepMs, Path::kPool},
                       SlowCallCase{LateReply::kLaggedGetUser, Path::kPool},
+                      SlowCallCase{LateReply::kSleepMs, Path::kPoolWithoutProbe},
+                      SlowCallCase{LateReply::kLaggedGetUser, Path::kPoolWithoutProbe},
+                      SlowCallCase{LateReply::kSleepMs, Path::kRawReusedConnectionIdChecked},
+                      SlowCallCase{LateReply::kLaggedGetUser, Path::kRawReusedConnectionIdChecked},
                       SlowCallCase{LateReply::kSleepMs, Path::kRawReusedConnection},
                       SlowCallCase{LateReply::kLaggedGetUser, Path::kRawReusedConnection}),
     CaseName);

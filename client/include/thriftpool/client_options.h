@@ -45,6 +45,19 @@ struct ClientOptions {
   // string or container a peer announces, checked before anything is allocated for it.
   std::int32_t max_message_size = 100 * 1024 * 1024;
   std::int32_t max_frame_size = 16 * 1024 * 1024;
+  // Each request carries its own sequence id and each reply's id and method name are checked
+  // against it; a mismatch (a late or duplicated reply, a confused server) throws
+  // TProtocolException and counts in ClientPoolStats::sequence_mismatches. The generated client
+  // still sees the id it wrote. Off only to measure what the check costs.
+  bool check_sequence_ids = true;
+  // Empty: the server's processor is the service itself. Otherwise the name under which a
+  // TMultiplexedProcessor serves it; requests then go through TMultiplexedProtocol.
+  std::string multiplexed_service;
+  // ThriftClientPool probes a connection's socket each time it lends it (ThriftConnection::Probe):
+  // a connection the server closed is discarded before a call is wasted on it. With it off, such
+  // a call fails at its first read (and is retried only if idempotent); a late reply is still
+  // caught by the sequence-id check.
+  bool take_out_probe = true;
   RetryOptions retry;
 };
 

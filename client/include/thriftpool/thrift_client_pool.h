@@ -38,8 +38,9 @@ template <class Client>
 class PooledClient : public Client {
  public:
   // Connects now; throws like ThriftConnection's constructor.
-  explicit PooledClient(const ClientOptions& options)
-      : PooledClient(std::make_unique<ThriftConnection>(options)) {}
+  explicit PooledClient(const ClientOptions& options,
+                        std::shared_ptr<ConnectionCounters> counters = nullptr)
+      : PooledClient(std::make_unique<ThriftConnection>(options, std::move(counters))) {}
   ThriftConnection& connection() { return *connection_; }
 
  private:
@@ -62,6 +63,9 @@ struct ClientPoolStats {
   std::uint64_t calls = 0;           // Call invocations
   std::uint64_t retries = 0;         // further attempts made by Call
   std::uint64_t retries_denied = 0;  // retries the budget refused (the failure reached the caller)
+  // Replies whose sequence id or method name did not match their request (each one threw
+  // TProtocolException; see ClientOptions::check_sequence_ids).
+  std::uint64_t sequence_mismatches = 0;
 };
 
 // Thread-safety: every member function may be called from any thread at once.
@@ -81,8 +85,13 @@ class ThriftClientPool {
         budget_(client.retry.budget_ratio, client.retry.budget_min_per_second,
                 client.retry.budget_window),
         pool_(
-            pool, [options = options_] { return std::make_unique<Conn>(options); },
-            [](Conn& c) { c.connection().Close(); }, [](Conn& c) { return c.connection().Probe(); },
+            pool,
+            [options = options_, counters = counters_] {
+              return std::make_unique<Conn>(options, counters);
+            },
+            [](Conn& c) { c.connection().Close(); },
+            options_.take_out_probe ? Pinger([](Conn& c) { return c.connection().Probe(); })
+                                    : Pinger(),
             [call = std::move(keepalive_call)](Conn& c) {
               if (!c.connection().Probe()) return false;
               if (call) call(c);
@@ -140,6 +149,7 @@ class ThriftClientPool {
     stats.calls = calls_.load(std::memory_order_relaxed);
     stats.retries = retries_.load(std::memory_order_relaxed);
     stats.retries_denied = retries_denied_.load(std::memory_order_relaxed);
+    stats.sequence_mismatches = counters_->sequence_mismatches.load(std::memory_order_relaxed);
     return stats;
   }
   const ClientOptions& client_options() const { return options_; }
@@ -162,11 +172,14 @@ class ThriftClientPool {
     return true;
   }
 
+  using Pinger = typename ChannelPool<Conn>::Pinger;
+
   const ClientOptions options_;
   RetryBudget budget_;
   std::atomic<std::uint64_t> calls_{0};
   std::atomic<std::uint64_t> retries_{0};
   std::atomic<std::uint64_t> retries_denied_{0};
+  const std::shared_ptr<ConnectionCounters> counters_ = std::make_shared<ConnectionCounters>();
   ChannelPool<Conn> pool_;  // last: destroyed first, while the members its callbacks use live
 };
 

@@ -7,6 +7,7 @@
 #include <thrift/transport/TTransport.h>
 #include <thriftpool/client_options.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -16,18 +17,29 @@ namespace internal {
 class CountingSocket;
 }
 
+// What the connections of one pool detect, counted together; the pool reports it in its stats.
+struct ConnectionCounters {
+  // Replies whose sequence id or method name did not match the request (ClientOptions::
+  // check_sequence_ids).
+  std::atomic<std::uint64_t> sequence_mismatches{0};
+};
+
 // An open connection to one server, built from ClientOptions. Not thread-safe: one user at a time
 // (the pool guarantees that).
 class ThriftConnection {
  public:
   // Connects now. Throws apache::thrift::transport::TTransportException (NOT_OPEN when refused,
-  // TIMED_OUT after connect_timeout) or std::invalid_argument for bad options.
-  explicit ThriftConnection(const ClientOptions& options);
+  // TIMED_OUT after connect_timeout) or std::invalid_argument for bad options. `counters`, when
+  // given, receives what this connection detects.
+  explicit ThriftConnection(const ClientOptions& options,
+                            std::shared_ptr<ConnectionCounters> counters = nullptr);
   ~ThriftConnection();
   ThriftConnection(const ThriftConnection&) = delete;
   ThriftConnection& operator=(const ThriftConnection&) = delete;
 
-  // The protocol a generated client talks through.
+  // The protocol a generated client talks through: with ClientOptions::check_sequence_ids, a
+  // decorator that numbers requests and throws TProtocolException(INVALID_DATA) on a reply whose
+  // id or method name does not match (the connection must then be discarded).
   const std::shared_ptr<apache::thrift::protocol::TProtocol>& protocol() const { return protocol_; }
 
   // Non-blocking health check of an idle connection (one poll(), plus a recv(MSG_PEEK) only if

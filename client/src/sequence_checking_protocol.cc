@@ -1,0 +1,52 @@
+#include "sequence_checking_protocol.h"
+
+#include <thrift/protocol/TProtocolException.h>
+
+#include <utility>
+
+namespace thriftpool::internal {
+
+using apache::thrift::protocol::T_ONEWAY;
+using apache::thrift::protocol::TMessageType;
+using apache::thrift::protocol::TProtocol;
+using apache::thrift::protocol::TProtocolException;
+
+SequenceCheckingProtocol::SequenceCheckingProtocol(
+    std::shared_ptr<TProtocol> inner, std::shared_ptr<std::atomic<std::uint64_t>> mismatches)
+    : TProtocolDecorator(std::move(inner)), mismatches_(std::move(mismatches)) {}
+
+uint32_t SequenceCheckingProtocol::writeMessageBegin_virt(const std::string& name,
+                                                          const TMessageType type,
+                                                          const int32_t seqid) {
+  ++last_sent_;
+  // A oneway call gets no reply; whatever the connection awaited before still stands.
+  if (type != T_ONEWAY) {
+    awaiting_reply_ = true;
+    caller_seqid_ = seqid;
+    expected_name_ = name;
+  }
+  return TProtocolDecorator::writeMessageBegin_virt(name, type,
+                                                    static_cast<std::int32_t>(last_sent_));
+}
+
+uint32_t SequenceCheckingProtocol::readMessageBegin_virt(std::string& name, TMessageType& type,
+                                                         int32_t& seqid) {
+  const uint32_t read = TProtocolDecorator::readMessageBegin_virt(name, type, seqid);
+  const std::int32_t expected = static_cast<std::int32_t>(last_sent_);
+  if (!awaiting_reply_ || seqid != expected || name != expected_name_) {
+    const bool was_awaiting = awaiting_reply_;
+    awaiting_reply_ = false;
+    if (mismatches_) mismatches_->fetch_add(1, std::memory_order_relaxed);
+    const std::string got = "'" + name + "' with sequence id " + std::to_string(seqid);
+    throw TProtocolException(
+        TProtocolException::INVALID_DATA,
+        was_awaiting ? "reply " + got + " does not match request '" + expected_name_ +
+                           "' with sequence id " + std::to_string(expected)
+                     : "reply " + got + " arrived with no request waiting for one");
+  }
+  awaiting_reply_ = false;
+  seqid = caller_seqid_;
+  return read;
+}
+
+}  // namespace thriftpool::internal
