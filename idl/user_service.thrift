@@ -22,3 +22,12 @@ service UserService {
   // Sleeps ms milliseconds before answering: a slow call for timeout tests.
   void sleepMs(1: i32 ms),
 }
+
+// A second, small service, served next to UserService through one TMultiplexedProcessor by
+// `user_server --multiplex` (clients then set ClientOptions::multiplexed_service).
+service ServerInfo {
+  // The number of users the server holds now.
+  i64 userCount(),
+  // Milliseconds since the server last started.
+  i64 uptimeMs(),
+}

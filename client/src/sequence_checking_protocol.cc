@@ -12,8 +12,19 @@ using apache::thrift::protocol::TProtocol;
 using apache::thrift::protocol::TProtocolException;
 
 SequenceCheckingProtocol::SequenceCheckingProtocol(
-    std::shared_ptr<TProtocol> inner, std::shared_ptr<std::atomic<std::uint64_t>> mismatches)
-    : TProtocolDecorator(std::move(inner)), mismatches_(std::move(mismatches)) {}
+    std::shared_ptr<TProtocol> inner, std::shared_ptr<std::atomic<std::uint64_t>> mismatches,
+    std::string multiplexed_service)
+    : TProtocolDecorator(std::move(inner)),
+      mismatches_(std::move(mismatches)),
+      multiplexed_service_(std::move(multiplexed_service)) {}
+
+bool SequenceCheckingProtocol::NameMatches(const std::string& name) const {
+  if (name == expected_name_) return true;
+  const std::size_t prefix = multiplexed_service_.size();
+  return prefix > 0 && name.size() == prefix + 1 + expected_name_.size() &&
+         name.compare(0, prefix, multiplexed_service_) == 0 && name[prefix] == ':' &&
+         name.compare(prefix + 1, std::string::npos, expected_name_) == 0;
+}
 
 uint32_t SequenceCheckingProtocol::writeMessageBegin_virt(const std::string& name,
                                                           const TMessageType type,
@@ -33,7 +44,7 @@ uint32_t SequenceCheckingProtocol::readMessageBegin_virt(std::string& name, TMes
                                                          int32_t& seqid) {
   const uint32_t read = TProtocolDecorator::readMessageBegin_virt(name, type, seqid);
   const std::int32_t expected = static_cast<std::int32_t>(last_sent_);
-  if (!awaiting_reply_ || seqid != expected || name != expected_name_) {
+  if (!awaiting_reply_ || seqid != expected || !NameMatches(name)) {
     const bool was_awaiting = awaiting_reply_;
     awaiting_reply_ = false;
     if (mismatches_) mismatches_->fetch_add(1, std::memory_order_relaxed);

@@ -20,9 +20,13 @@ namespace thriftpool::internal {
 // Wraps the protocol of one connection. Not thread-safe (one user at a time, like the connection).
 class SequenceCheckingProtocol : public apache::thrift::protocol::TProtocolDecorator {
  public:
-  // `mismatches` (may be null) is incremented once per detected mismatch.
+  // `mismatches` (may be null) is incremented once per detected mismatch. `multiplexed_service`
+  // (may be empty): the service a TMultiplexedProtocol under this one names; a reply may then
+  // also carry the request's name prefixed "<service>:", as TMultiplexedProcessor's error
+  // replies do (unknown service), so that the caller sees that TApplicationException.
   SequenceCheckingProtocol(std::shared_ptr<apache::thrift::protocol::TProtocol> inner,
-                           std::shared_ptr<std::atomic<std::uint64_t>> mismatches);
+                           std::shared_ptr<std::atomic<std::uint64_t>> mismatches,
+                           std::string multiplexed_service);
 
   // Replaces the caller's sequence id with this connection's next one and remembers the caller's
   // id and the method name until the reply is read.
@@ -37,7 +41,10 @@ class SequenceCheckingProtocol : public apache::thrift::protocol::TProtocolDecor
                                  int32_t& seqid) override;
 
  private:
-  std::shared_ptr<std::atomic<std::uint64_t>> mismatches_;
+  bool NameMatches(const std::string& name) const;
+
+  const std::shared_ptr<std::atomic<std::uint64_t>> mismatches_;
+  const std::string multiplexed_service_;
   std::uint32_t last_sent_ = 0;  // the id of the newest request; ids wrap modulo 2^32
   bool awaiting_reply_ = false;
   std::int32_t caller_seqid_ = 0;

@@ -81,7 +81,8 @@ ThriftConnection::ThriftConnection(const ClientOptions& options,
   if (options.check_sequence_ids) {
     std::shared_ptr<std::atomic<std::uint64_t>> mismatches;
     if (counters) mismatches = {counters, &counters->sequence_mismatches};
-    protocol_ = std::make_shared<internal::SequenceCheckingProtocol>(protocol_, mismatches);
+    protocol_ = std::make_shared<internal::SequenceCheckingProtocol>(protocol_, mismatches,
+                                                                     options.multiplexed_service);
   }
   try {
     transport_->open();

@@ -64,6 +64,12 @@ DEFINE_int32(max_retries, kClientDefaults.retry.max_retries,
 DEFINE_int64(connect_timeout_ms, kClientDefaults.connect_timeout.count(), "Connect timeout.");
 DEFINE_int64(recv_timeout_ms, kClientDefaults.recv_timeout.count(), "Receive timeout.");
 DEFINE_int64(send_timeout_ms, kClientDefaults.send_timeout.count(), "Send timeout.");
+DEFINE_bool(check_sequence_ids, kClientDefaults.check_sequence_ids,
+            "Number every request and check each reply's id and method name (off only to measure "
+            "what the check costs).");
+DEFINE_bool(multiplex, false,
+            "Call UserService through TMultiplexedProtocol, as served by user_server --multiplex "
+            "(the embedded server is then multiplexed too).");
 
 namespace thriftpool::tool {
 namespace {
@@ -187,6 +193,9 @@ ClientOptions ReadClientOptions(const std::optional<ServerAddress>& server) {
   client.recv_timeout = SocketTimeout(FLAGS_recv_timeout_ms, "--recv-timeout-ms");
   client.send_timeout = SocketTimeout(FLAGS_send_timeout_ms, "--send-timeout-ms");
   client.retry.max_retries = FLAGS_max_retries;
+  client.check_sequence_ids = FLAGS_check_sequence_ids;
+  // The IDL's service name, under which user_server --multiplex registers it.
+  if (FLAGS_multiplex) client.multiplexed_service = "UserService";
   ValidateNamingFlag(ValidateClientOptions, client);
   return client;
 }

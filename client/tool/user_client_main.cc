@@ -96,6 +96,7 @@ std::unique_ptr<example::UserServer> StartEmbeddedServer(const ToolConfig& confi
   options.transport = config.client.transport;
   options.protocol = config.client.protocol;
   options.users = config.users;
+  options.multiplex = !config.client.multiplexed_service.empty();
   auto server = std::make_unique<example::UserServer>(options);
   server->Start();
   return server;

@@ -1,5 +1,6 @@
 #include <glog/logging.h>
 #include <thrift/TProcessor.h>
+#include <thrift/processor/TMultiplexedProcessor.h>
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/protocol/TCompactProtocol.h>
 #include <thrift/server/TThreadedServer.h>
@@ -16,7 +17,9 @@
 #include <thread>
 #include <utility>
 
+#include "ServerInfo.h"
 #include "UserService.h"
+#include "server_info_handler.h"
 #include "tracked_server_socket.h"
 #include "user_service_handler.h"
 #include "user_store.h"
@@ -148,8 +151,19 @@ void UserServer::Impl::Start() {
     socket->setRecvTimeout(static_cast<int>(options_.idle_timeout.count()));
   }
   auto handler = std::make_shared<UserServiceHandler>(store_);
-  auto processor = std::make_shared<UserServiceProcessor>(handler);
+  std::shared_ptr<apache::thrift::TProcessor> processor =
+      std::make_shared<UserServiceProcessor>(handler);
   processor->setEventHandler(calls_);
+  if (options_.multiplex) {
+    auto multiplexed = std::make_shared<apache::thrift::TMultiplexedProcessor>();
+    multiplexed->registerProcessor(kUserServiceName, processor);
+    // Clients that do not multiplex keep working during a migration.
+    multiplexed->registerDefault(processor);
+    auto info = std::make_shared<ServerInfoProcessor>(std::make_shared<ServerInfoHandler>(store_));
+    info->setEventHandler(calls_);
+    multiplexed->registerProcessor(kServerInfoName, info);
+    processor = multiplexed;
+  }
   auto server =
       std::make_unique<TThreadedServer>(processor, socket, MakeTransportFactory(options_.transport),
                                         MakeProtocolFactory(options_.protocol));
@@ -176,7 +190,8 @@ void UserServer::Impl::Start() {
   server_ = std::move(server);
   port_ = socket->getPort();
   LOG(INFO) << "UserServer: listening on " << options_.host << ":" << port_.load() << " ("
-            << ToString(options_.transport) << ", " << ToString(options_.protocol) << ")";
+            << ToString(options_.transport) << ", " << ToString(options_.protocol)
+            << (options_.multiplex ? ", multiplexed" : "") << ")";
 }
 
 void UserServer::Impl::Stop() {

@@ -20,6 +20,9 @@ DEFINE_string(protocol, "binary", "Thrift protocol: binary or compact.");
 DEFINE_int64(users, 100000, "Users that exist from the start (ids 1..N), N >= 0.");
 DEFINE_int32(idle_timeout_ms, 0,
              "Close a connection that sends no request for this many ms, >= 0; 0 = never.");
+DEFINE_bool(multiplex, false,
+            "Serve UserService and ServerInfo through one TMultiplexedProcessor, under those "
+            "names (clients: user_client --multiplex).");
 
 namespace {
 
@@ -123,6 +126,7 @@ int main(int argc, char** argv) {
   options.protocol = ParseProtocolKind(FLAGS_protocol);
   options.users = FLAGS_users;
   options.idle_timeout = std::chrono::milliseconds(FLAGS_idle_timeout_ms);
+  options.multiplex = FLAGS_multiplex;
   thriftpool::example::UserServer server(options);
   try {
     server.Start();

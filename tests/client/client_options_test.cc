@@ -62,6 +62,9 @@ TEST(ClientOptions, RejectsEachBadFieldByName) {
   o = {};
   o.retry.budget_window = std::chrono::seconds(0);
   ExpectRejected(o, "retry.budget_window");
+  o = {};
+  o.multiplexed_service = "User:Service";
+  ExpectRejected(o, "multiplexed_service");
 }
 
 TEST(ClientOptions, KindsRoundTripThroughText) {

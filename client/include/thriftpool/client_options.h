@@ -64,7 +64,7 @@ struct ClientOptions {
 // Throws std::invalid_argument naming the field: empty host, port outside 1..65535, a negative
 // timeout or one above INT_MAX ms, max sizes below 1 KiB, max_frame_size > max_message_size,
 // max_retries outside 0..10, budget_ratio outside [0, 10], budget_min_per_second < 0, budget_window
-// below 1 s.
+// below 1 s, a multiplexed_service containing ':'.
 void ValidateClientOptions(const ClientOptions& options);
 
 }  // namespace thriftpool

@@ -22,7 +22,15 @@ struct UserServerOptions {
   std::int64_t users = 100000;
   // The server closes (FIN) a connection that sends no request for this long; 0 = never.
   std::chrono::milliseconds idle_timeout{0};
+  // Serve UserService and ServerInfo through one TMultiplexedProcessor, under the names
+  // kUserServiceName and kServerInfoName; clients then set ClientOptions::multiplexed_service.
+  // Unmultiplexed requests still reach UserService (its default processor), so that clients can
+  // move over one at a time. Otherwise UserService alone, unmultiplexed.
+  bool multiplex = false;
 };
+
+inline constexpr char kUserServiceName[] = "UserService";
+inline constexpr char kServerInfoName[] = "ServerInfo";
 
 // Throws std::invalid_argument naming the field: empty host, port outside 0..65535, negative
 // users, idle_timeout negative or above INT_MAX ms.
