@@ -90,6 +90,7 @@ class PoolSource final : public ClientSource {
         {"calls", stats.calls},
         {"retries", stats.retries},
         {"retries_denied", stats.retries_denied},
+        {"sequence_mismatches", stats.sequence_mismatches},
         {"max_cap", p.max_cap},
         {"open", p.open},
         {"created", p.created},

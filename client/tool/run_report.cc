@@ -54,7 +54,8 @@ void PrintSummary(const RunReport& report, std::ostream& out) {
         << config.pool.max_idle << "; " << pool["wait_count"].get<std::uint64_t>() << " waits ("
         << Format("%.1f", pool["wait_ms_total"].get<double>()) << " ms in all, max "
         << Format("%.2f", pool["wait_ms_max"].get<double>()) << " ms), "
-        << pool["closed_broken"].get<std::uint64_t>() << " closed broken\n";
+        << pool["closed_broken"].get<std::uint64_t>() << " closed broken, "
+        << pool["sequence_mismatches"].get<std::uint64_t>() << " sequence-id mismatches\n";
   } else if (config.mode == Mode::kHandwritten) {
     // The hand-written pool counts nothing itself; waits show in the latency.
     out << "  pool           handwritten, max_cap " << config.pool.max_cap << "; "
