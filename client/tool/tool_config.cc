@@ -182,7 +182,7 @@ PoolOptions ReadPoolOptions(int threads) {
   return pool;
 }
 
-ClientOptions ReadClientOptions(const std::optional<ServerAddress>& server) {
+ClientOptions ReadClientOptions(const std::optional<Endpoint>& server) {
   ClientOptions client;
   // The embedded server's port is known only once it listens; 1 stands in for validation.
   client.host = server ? server->host : "127.0.0.1";
@@ -238,7 +238,7 @@ ToolConfig ToolConfigFromFlags() {
   config.seed = FLAGS_seed;
   config.json = FLAGS_json;
   if (!FLAGS_server.empty()) {
-    config.server = ParseNamingFlag(ParseServerAddress, FLAGS_server, "--server");
+    config.server = ParseNamingFlag(ParseEndpoint, FLAGS_server, "--server");
   }
   config.client = ReadClientOptions(config.server);
   config.pool = ReadPoolOptions(config.threads);

@@ -3,6 +3,7 @@
 #define THRIFTPOOL_CLIENT_TOOL_TOOL_CONFIG_H_
 
 #include <thriftpool/client_options.h>
+#include <thriftpool/endpoint.h>
 #include <thriftpool/pool_options.h>
 
 #include <chrono>
@@ -10,8 +11,6 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-
-#include "server_address.h"
 
 namespace thriftpool::tool {
 
@@ -54,7 +53,7 @@ struct ToolConfig {
   std::uint64_t seed = 1;
   bool json = false;
   // Unset: start an embedded UserServer on 127.0.0.1 and a free port.
-  std::optional<ServerAddress> server;
+  std::optional<Endpoint> server;
   ClientOptions client;
   PoolOptions pool;
 };

@@ -116,7 +116,7 @@ int Run(ToolConfig config) {
     config.client.host = embedded->host();
     config.client.port = embedded->port();
   }
-  const ServerAddress target{config.client.host, config.client.port};
+  const Endpoint target{config.client.host, config.client.port};
 
   std::unique_ptr<ClientSource> source;
   try {

@@ -6,7 +6,6 @@
 #include <stdexcept>
 
 #include "latency_histogram.h"
-#include "server_address.h"
 
 namespace thriftpool::tool {
 namespace {
@@ -59,27 +58,6 @@ TEST(LatencyHistogramTest, HugeAndNegativeValuesDoNotBreakIt) {
   EXPECT_EQ(histogram.count(), 2u);
   EXPECT_EQ(histogram.min(), nanoseconds(0));
   EXPECT_EQ(histogram.Percentile(100), std::chrono::hours(24 * 365));
-}
-
-TEST(ServerAddressTest, ParsesHostAndPort) {
-  const ServerAddress address = ParseServerAddress("127.0.0.1:9090");
-  EXPECT_EQ(address.host, "127.0.0.1");
-  EXPECT_EQ(address.port, 9090);
-  EXPECT_EQ(ToString(address), "127.0.0.1:9090");
-}
-
-TEST(ServerAddressTest, ParsesBracketedIpv6) {
-  const ServerAddress address = ParseServerAddress("[::1]:65535");
-  EXPECT_EQ(address.host, "::1");
-  EXPECT_EQ(address.port, 65535);
-  EXPECT_EQ(ToString(address), "[::1]:65535");
-}
-
-TEST(ServerAddressTest, RejectsWhatIsNotHostColonPort) {
-  for (const char* bad : {"", "localhost", ":9090", "host:", "host:0", "host:65536", "host:-1",
-                          "host:12ab", "::1:9090", "host:99999999999999999999"}) {
-    EXPECT_THROW(ParseServerAddress(bad), std::invalid_argument) << bad;
-  }
 }
 
 }  // namespace
