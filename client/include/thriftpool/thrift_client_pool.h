@@ -19,7 +19,9 @@
 #include <thrift/transport/TTransportException.h>
 #include <thriftpool/channel_pool.h>
 #include <thriftpool/client_options.h>
-#include <thriftpool/retry_budget.h>
+#include <thriftpool/internal/call_loop.h>
+#include <thriftpool/internal/retry_gate.h>
+#include <thriftpool/pooled_client.h>
 #include <thriftpool/thrift_connection.h>
 
 #include <atomic>
@@ -31,32 +33,6 @@
 #include <utility>
 
 namespace thriftpool {
-
-// A generated Client that owns its connection. Lease<PooledClient<Client>>'s -> reaches the
-// generated methods.
-template <class Client>
-class PooledClient : public Client {
- public:
-  // Connects now; throws like ThriftConnection's constructor.
-  explicit PooledClient(const ClientOptions& options,
-                        std::shared_ptr<ConnectionCounters> counters = nullptr)
-      : PooledClient(std::make_unique<ThriftConnection>(options, std::move(counters))) {}
-  ThriftConnection& connection() { return *connection_; }
-
- private:
-  explicit PooledClient(std::unique_ptr<ThriftConnection> connection)
-      : Client(connection->protocol()), connection_(std::move(connection)) {}
-  std::unique_ptr<ThriftConnection> connection_;
-};
-
-// How a call may be retried.
-struct CallOptions {
-  // The call may run twice without harm (a read, or a write with its own deduplication): it is
-  // retried after any connection-level failure, even when the request may have reached the
-  // server. Otherwise a call is retried only when nothing of it was sent.
-  bool idempotent = false;
-};
-inline constexpr CallOptions kIdempotent{true};
 
 struct ClientPoolStats {
   PoolStats pool;
@@ -82,21 +58,9 @@ class ThriftClientPool {
   ThriftClientPool(const ClientOptions& client, const PoolOptions& pool,
                    KeepaliveCall keepalive_call = nullptr)
       : options_(Validated(client)),
-        budget_(client.retry.budget_ratio, client.retry.budget_min_per_second,
-                client.retry.budget_window),
-        pool_(
-            pool,
-            [options = options_, counters = counters_] {
-              return std::make_unique<Conn>(options, counters);
-            },
-            [](Conn& c) { c.connection().Close(); },
-            options_.take_out_probe ? Pinger([](Conn& c) { return c.connection().Probe(); })
-                                    : Pinger(),
-            [call = std::move(keepalive_call)](Conn& c) {
-              if (!c.connection().Probe()) return false;
-              if (call) call(c);
-              return true;
-            }) {}
+        retry_(client.retry),
+        pool_(internal::MakeConnectionPool<Client>(options_, pool, counters_,
+                                                   std::move(keepalive_call))) {}
 
   // Lends a connection (see ChannelPool::Get). The caller must MarkBroken() it after a
   // TTransportException or TProtocolException: its stream may be out of sync, and reusing it
@@ -115,29 +79,9 @@ class ThriftClientPool {
   // - Get's errors (PoolTimeoutError, PoolClosedError, a connect failure) propagate, not retried.
   template <class Fn>
   std::invoke_result_t<Fn&, Client&> Call(Fn&& fn, CallOptions call = {}) {
-    namespace at = apache::thrift;
-    calls_.fetch_add(1, std::memory_order_relaxed);
-    budget_.RecordCall();
-    for (int attempt = 0;; ++attempt) {
-      const bool fresh = attempt > 0 && attempt == options_.retry.max_retries;
-      Lease<Conn> lease = fresh ? pool_.GetFresh() : pool_.Get();
-      const std::uint64_t sent_before = lease->connection().bytes_sent();
-      try {
-        return fn(static_cast<Client&>(*lease));
-      } catch (const at::transport::TTransportException&) {
-        lease.MarkBroken();
-        const bool nothing_sent = lease->connection().bytes_sent() == sent_before;
-        if (!MayRetry(attempt, call.idempotent || nothing_sent)) throw;
-      } catch (const at::protocol::TProtocolException&) {
-        lease.MarkBroken();
-        if (!MayRetry(attempt, call.idempotent)) throw;
-      } catch (const at::TException&) {
-        throw;  // TApplicationException or a declared exception: the stream is in sync.
-      } catch (...) {
-        lease.MarkBroken();
-        throw;
-      }
-    }
+    retry_.RecordCall();
+    CallPolicy policy{*this};
+    return internal::RunCall<Client>(policy, fn, call.idempotent);
   }
 
   // Shuts the pool down (see ChannelPool::Release).
@@ -146,9 +90,9 @@ class ThriftClientPool {
   ClientPoolStats Stats() const {
     ClientPoolStats stats;
     stats.pool = pool_.Stats();
-    stats.calls = calls_.load(std::memory_order_relaxed);
-    stats.retries = retries_.load(std::memory_order_relaxed);
-    stats.retries_denied = retries_denied_.load(std::memory_order_relaxed);
+    stats.calls = retry_.calls();
+    stats.retries = retry_.retries();
+    stats.retries_denied = retry_.retries_denied();
     stats.sequence_mismatches = counters_->sequence_mismatches.load(std::memory_order_relaxed);
     return stats;
   }
@@ -162,23 +106,19 @@ class ThriftClientPool {
     return options;
   }
 
-  bool MayRetry(int attempt, bool safe) {
-    if (!safe || attempt >= options_.retry.max_retries) return false;
-    if (!budget_.TryWithdraw()) {
-      retries_denied_.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
-    retries_.fetch_add(1, std::memory_order_relaxed);
-    return true;
-  }
-
-  using Pinger = typename ChannelPool<Conn>::Pinger;
+  // RunCall's policy: Get's errors (a connect failure among them) reach the caller unretried.
+  struct CallPolicy {
+    Lease<Conn> Acquire(bool fresh) { return fresh ? owner.pool_.GetFresh() : owner.pool_.Get(); }
+    bool RetryAcquire(int /*attempt*/) { return false; }
+    void Finished(Lease<Conn>& /*lease*/, internal::AttemptOutcome /*outcome*/,
+                  std::chrono::nanoseconds /*elapsed*/) {}
+    bool MayRetry(int attempt, bool safe) { return owner.retry_.MayRetry(attempt, safe); }
+    int max_retries() const { return owner.retry_.max_retries(); }
+    ThriftClientPool& owner;
+  };
 
   const ClientOptions options_;
-  RetryBudget budget_;
-  std::atomic<std::uint64_t> calls_{0};
-  std::atomic<std::uint64_t> retries_{0};
-  std::atomic<std::uint64_t> retries_denied_{0};
+  internal::RetryGate retry_;
   const std::shared_ptr<ConnectionCounters> counters_ = std::make_shared<ConnectionCounters>();
   ChannelPool<Conn> pool_;  // last: destroyed first, while the members its callbacks use live
 };

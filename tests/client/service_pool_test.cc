@@ -1,0 +1,269 @@
+// ServicePool against real UserServers on 127.0.0.1: balancing, bad input, empty sets, ejection
+// and re-admission, the ejection cap, removal with calls in flight, and leases.
+#include <gtest/gtest.h>
+#include <thrift/transport/TTransportException.h>
+#include <thriftpool/service_pool.h>
+#include <thriftpool/user_server.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "UserService.h"
+
+namespace thriftpool {
+namespace {
+
+using apache::thrift::transport::TTransportException;
+using example::User;
+using example::UserServiceClient;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+using UserServicePool = ServicePool<UserServiceClient>;
+
+class ServicePoolTest : public ::testing::Test {
+ protected:
+  void StartServers(int count) {
+    for (int i = 0; i < count; ++i) {
+      example::UserServerOptions options;
+      options.users = 1000;
+      servers_.push_back(std::make_unique<example::UserServer>(options));
+      servers_.back()->Start();
+    }
+  }
+  std::vector<Endpoint> Endpoints() const {
+    std::vector<Endpoint> endpoints;
+    for (const auto& server : servers_) endpoints.push_back({"127.0.0.1", server->port(), 1});
+    return endpoints;
+  }
+  std::unique_ptr<UserServicePool> MakePool(const std::vector<Endpoint>& endpoints) {
+    return std::make_unique<UserServicePool>(client_, pool_, service_, endpoints);
+  }
+  static std::int64_t GetUser(UserServicePool& pool, std::int64_t id) {
+    User user;
+    pool.Call([&](UserServiceClient& c) { c.getUser(user, id); }, kIdempotent);
+    return user.id;
+  }
+  // Calls from `threads` threads, `calls` each; returns the wrong answers (failures throw).
+  static int Load(UserServicePool& pool, int threads, int calls) {
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        for (int i = 1; i <= calls; ++i) {
+          const std::int64_t id = 1 + (t * calls + i) % 1000;
+          if (GetUser(pool, id) != id) wrong.fetch_add(1);
+        }
+      });
+    }
+    for (auto& worker : workers) worker.join();
+    return wrong.load();
+  }
+  static const EndpointStats& StatsOf(const ServicePoolStats& stats, int port) {
+    for (const EndpointStats& e : stats.endpoints) {
+      if (e.endpoint.port == port) return e;
+    }
+    throw std::logic_error("no endpoint with port " + std::to_string(port));
+  }
+
+  ClientOptions client_ = [] {
+    ClientOptions client;
+    client.connect_timeout = milliseconds(300);
+    client.recv_timeout = milliseconds(1000);
+    return client;
+  }();
+  PoolOptions pool_;
+  ServicePoolOptions service_;
+  std::vector<std::unique_ptr<example::UserServer>> servers_;
+};
+
+TEST_F(ServicePoolTest, SpreadsCallsOverEveryEndpointWithRightAnswers) {
+  StartServers(3);
+  auto pool = MakePool(Endpoints());
+  EXPECT_EQ(Load(*pool, 4, 300), 0);
+  for (const auto& server : servers_) EXPECT_GT(server->calls(), 100u);
+  const ServicePoolStats stats = pool->Stats();
+  EXPECT_EQ(stats.calls, 1200u);
+  EXPECT_EQ(stats.failures, 0u);
+  std::uint64_t attempts = 0;
+  for (const EndpointStats& e : stats.endpoints) attempts += e.calls;
+  EXPECT_EQ(attempts, 1200u);
+}
+
+TEST_F(ServicePoolTest, RoundRobinTakesEachInTurn) {
+  StartServers(3);
+  service_.balancer = BalancerKind::kRoundRobin;
+  auto pool = MakePool(Endpoints());
+  for (int id = 1; id <= 300; ++id) ASSERT_EQ(GetUser(*pool, id), id);
+  for (const auto& server : servers_) EXPECT_EQ(server->calls(), 100u);
+}
+
+TEST_F(ServicePoolTest, AnEmptySetFailsAtOnceWithNoEndpointError) {
+  auto pool = MakePool({});
+  const Clock::time_point start = Clock::now();
+  EXPECT_THROW(GetUser(*pool, 1), NoEndpointError);
+  EXPECT_THROW(pool->Get(), NoEndpointError);
+  EXPECT_LT(Clock::now() - start, milliseconds(100));
+  StartServers(1);
+  pool->Update(Endpoints());
+  EXPECT_EQ(GetUser(*pool, 7), 7);
+  pool->Update({});
+  EXPECT_THROW(GetUser(*pool, 1), NoEndpointError);
+}
+
+TEST_F(ServicePoolTest, MalformedEndpointsAreRejectedByNameAndChangeNothing) {
+  StartServers(1);
+  auto pool = MakePool(Endpoints());
+  for (const Endpoint& bad : {Endpoint{"", 9090, 1}, Endpoint{"h", 0, 1}, Endpoint{"h", 99999, 1},
+                              Endpoint{"h", 1, 0}}) {
+    try {
+      pool->Update({Endpoints()[0], bad});
+      ADD_FAILURE() << "accepted " << ToString(bad);
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(ToString(bad)), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(pool->size(), 1u);
+  EXPECT_THROW(UserServicePool(client_, pool_, service_, {Endpoint{"h", 0, 1}}),
+               std::invalid_argument);
+  service_.ejection.max_ejected_share = 2;
+  EXPECT_THROW(MakePool({}), std::invalid_argument);
+}
+
+TEST_F(ServicePoolTest, AnEndpointListedTwiceIsOne) {
+  StartServers(1);
+  const Endpoint endpoint = Endpoints()[0];
+  auto pool = MakePool({endpoint, endpoint, Endpoint{endpoint.host, endpoint.port, 5}});
+  EXPECT_EQ(pool->size(), 1u);
+  EXPECT_EQ(pool->Stats().endpoints[0].endpoint.weight, 1);
+}
+
+TEST_F(ServicePoolTest, ADeadEndpointIsEjectedWithoutAFailedCallAndReadmittedWhenBack) {
+  StartServers(3);
+  service_.ejection.base_backoff = milliseconds(200);
+  auto pool = MakePool(Endpoints());
+  ASSERT_EQ(Load(*pool, 2, 50), 0);
+  const int dead_port = servers_[0]->port();
+  servers_[0]->Stop();  // refused from now on
+  // Every call succeeds: a refused connect or a dead connection is retried on another endpoint.
+  EXPECT_EQ(Load(*pool, 4, 100), 0);
+  const EndpointStats dead = StatsOf(pool->Stats(), dead_port);
+  EXPECT_TRUE(dead.ejected);
+  EXPECT_EQ(dead.ejections, 1u);
+  EXPECT_LE(dead.failures, 2u * service_.ejection.consecutive_failures);
+  const std::uint64_t calls_when_ejected = dead.calls;
+  EXPECT_EQ(Load(*pool, 4, 100), 0);
+  EXPECT_EQ(StatsOf(pool->Stats(), dead_port).calls, calls_when_ejected);
+
+  servers_[0]->Start();  // the same port
+  const Clock::time_point deadline = Clock::now() + std::chrono::seconds(5);
+  while (StatsOf(pool->Stats(), dead_port).ejected && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_FALSE(StatsOf(pool->Stats(), dead_port).ejected);
+  const std::uint64_t server_calls_before = servers_[0]->calls();
+  EXPECT_EQ(Load(*pool, 4, 100), 0);
+  EXPECT_GT(servers_[0]->calls(), server_calls_before);
+}
+
+TEST_F(ServicePoolTest, NeverEjectsMoreThanItsShareAndThenFailsFast) {
+  StartServers(2);
+  service_.ejection.consecutive_failures = 2;
+  auto pool = MakePool(Endpoints());
+  servers_[0]->Stop();
+  servers_[1]->Stop();
+  int failed = 0;
+  const Clock::time_point start = Clock::now();
+  for (int i = 0; i < 20; ++i) {
+    try {
+      GetUser(*pool, 1);
+    } catch (const TTransportException& e) {
+      EXPECT_EQ(e.getType(), TTransportException::NOT_OPEN) << e.what();
+      ++failed;
+    }
+  }
+  EXPECT_EQ(failed, 20);
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(pool->Stats().ejected, 1u);  // 50% of 2
+}
+
+TEST_F(ServicePoolTest, ARemovedEndpointFinishesItsCallsAndClosesTheirConnections) {
+  StartServers(2);
+  auto pool = MakePool({Endpoints()[0]});
+  std::thread slow([&] { pool->Call([](UserServiceClient& c) { c.sleepMs(300); }); });
+  while (servers_[0]->connection_count() == 0) std::this_thread::sleep_for(milliseconds(5));
+  pool->Update({Endpoints()[1]});  // the first leaves while its call runs
+  slow.join();                     // and the call still finishes
+  const Clock::time_point deadline = Clock::now() + std::chrono::seconds(5);
+  while (servers_[0]->connection_count() != 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_EQ(servers_[0]->connection_count(), 0u);
+  const std::uint64_t first_calls = servers_[0]->calls();
+  EXPECT_EQ(Load(*pool, 2, 50), 0);
+  EXPECT_EQ(servers_[0]->calls(), first_calls);
+  EXPECT_EQ(pool->size(), 1u);
+}
+
+TEST_F(ServicePoolTest, ALeaseSaysWhichEndpointItIsOnAndABrokenOneCounts) {
+  StartServers(1);
+  auto pool = MakePool(Endpoints());
+  {
+    ServiceLease<UserServiceClient> lease = pool->Get();
+    EXPECT_EQ(lease.endpoint(), Endpoints()[0]);
+    User user;
+    lease->getUser(user, 3);
+    EXPECT_EQ(user.id, 3);
+    EXPECT_EQ(pool->Stats().endpoints[0].in_flight, 1);
+    lease.MarkBroken();
+  }
+  const ServicePoolStats stats = pool->Stats();
+  EXPECT_EQ(stats.endpoints[0].in_flight, 0);
+  EXPECT_EQ(stats.failures, 1u);
+  EXPECT_EQ(stats.endpoints[0].pool.closed_broken, 1u);
+}
+
+TEST_F(ServicePoolTest, ALeaseOutlivesItsPool) {
+  StartServers(1);
+  auto pool = MakePool(Endpoints());
+  ServiceLease<UserServiceClient> lease = pool->Get();
+  pool.reset();
+  User user;
+  lease->getUser(user, 9);
+  EXPECT_EQ(user.id, 9);
+}
+
+TEST_F(ServicePoolTest, UpdatesDuringCallsNeverFailOne) {
+  StartServers(3);
+  auto pool = MakePool(Endpoints());
+  std::atomic<bool> stop{false};
+  std::atomic<int> updates{0};
+  std::thread churn([&] {
+    const std::vector<Endpoint> all = Endpoints();
+    for (int round = 0; round < 20000 && !stop.load(); ++round) {
+      pool->Update({all[round % 3], all[(round + 1) % 3]});
+      updates.fetch_add(1);
+    }
+  });
+  const int wrong = Load(*pool, 4, 1000);
+  stop = true;
+  churn.join();
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(pool->Stats().failures, 0u);
+  EXPECT_GT(updates.load(), 10);
+}
+
+TEST_F(ServicePoolTest, AfterReleaseCallsThrowPoolClosedError) {
+  StartServers(1);
+  auto pool = MakePool(Endpoints());
+  pool->Release();
+  pool->Release();
+  EXPECT_THROW(GetUser(*pool, 1), PoolClosedError);
+  EXPECT_THROW(pool->Update(Endpoints()), PoolClosedError);
+}
+
+}  // namespace
+}  // namespace thriftpool
