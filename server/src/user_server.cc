@@ -109,6 +109,10 @@ void ValidateUserServerOptions(const UserServerOptions& options) {
           "idle_timeout",
           "must be within 0.." + std::to_string(INT_MAX) + " ms (got " +
               std::to_string(options.idle_timeout.count()) + " ms)");
+  Require(options.get_user_delay.count() >= 0 && options.get_user_delay.count() <= 60000,
+          "get_user_delay",
+          "must be within 0..60000 ms (got " + std::to_string(options.get_user_delay.count()) +
+              " ms)");
 }
 
 class UserServer::Impl {
@@ -150,7 +154,7 @@ void UserServer::Impl::Start() {
     // client leaving and closes the connection.
     socket->setRecvTimeout(static_cast<int>(options_.idle_timeout.count()));
   }
-  auto handler = std::make_shared<UserServiceHandler>(store_);
+  auto handler = std::make_shared<UserServiceHandler>(store_, options_.get_user_delay);
   std::shared_ptr<apache::thrift::TProcessor> processor =
       std::make_shared<UserServiceProcessor>(handler);
   processor->setEventHandler(calls_);

@@ -20,6 +20,7 @@ DEFINE_string(protocol, "binary", "Thrift protocol: binary or compact.");
 DEFINE_int64(users, 100000, "Users that exist from the start (ids 1..N), N >= 0.");
 DEFINE_int32(idle_timeout_ms, 0,
              "Close a connection that sends no request for this many ms, >= 0; 0 = never.");
+DEFINE_int32(delay_ms, 0, "Each getUser waits this many ms before answering, 0..60000.");
 DEFINE_bool(multiplex, false,
             "Serve UserService and ServerInfo through one TMultiplexedProcessor, under those "
             "names (clients: user_client --multiplex).");
@@ -47,6 +48,7 @@ bool ValidTransport(const char*, const std::string& text) {
 bool ValidProtocol(const char*, const std::string& text) { return Parses(ParseProtocolKind, text); }
 bool ValidUsers(const char*, std::int64_t users) { return users >= 0; }
 bool ValidIdleTimeout(const char*, std::int32_t ms) { return ms >= 0; }
+bool ValidDelay(const char*, std::int32_t ms) { return ms >= 0 && ms <= 60000; }
 
 DEFINE_validator(host, &ValidHost);
 DEFINE_validator(port, &ValidPort);
@@ -54,6 +56,7 @@ DEFINE_validator(transport, &ValidTransport);
 DEFINE_validator(protocol, &ValidProtocol);
 DEFINE_validator(users, &ValidUsers);
 DEFINE_validator(idle_timeout_ms, &ValidIdleTimeout);
+DEFINE_validator(delay_ms, &ValidDelay);
 
 bool IsBoolFlag(const std::string& name) {
   gflags::CommandLineFlagInfo info;
@@ -127,6 +130,7 @@ int main(int argc, char** argv) {
   options.users = FLAGS_users;
   options.idle_timeout = std::chrono::milliseconds(FLAGS_idle_timeout_ms);
   options.multiplex = FLAGS_multiplex;
+  options.get_user_delay = std::chrono::milliseconds(FLAGS_delay_ms);
   thriftpool::example::UserServer server(options);
   try {
     server.Start();

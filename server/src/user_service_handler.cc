@@ -6,10 +6,12 @@
 
 namespace thriftpool::example {
 
-UserServiceHandler::UserServiceHandler(std::shared_ptr<UserStore> store)
-    : store_(std::move(store)) {}
+UserServiceHandler::UserServiceHandler(std::shared_ptr<UserStore> store,
+                                       std::chrono::milliseconds get_user_delay)
+    : store_(std::move(store)), get_user_delay_(get_user_delay) {}
 
 void UserServiceHandler::getUser(User& user, std::int64_t id) {
+  if (get_user_delay_.count() > 0) Pause(get_user_delay_);
   std::optional<User> found = store_->Find(id);
   if (!found) {
     UserNotFound error;
@@ -29,8 +31,12 @@ void UserServiceHandler::sleepMs(std::int32_t ms) {
     throw std::invalid_argument("sleepMs: ms must be within 0.." + std::to_string(kMaxSleepMs) +
                                 " (got " + std::to_string(ms) + ")");
   }
+  Pause(std::chrono::milliseconds(ms));
+}
+
+void UserServiceHandler::Pause(std::chrono::milliseconds duration) {
   std::unique_lock lock(sleep_mu_);
-  sleep_cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return shut_down_; });
+  sleep_cv_.wait_for(lock, duration, [this] { return shut_down_; });
 }
 
 void UserServiceHandler::Shutdown() {

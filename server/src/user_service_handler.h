@@ -2,6 +2,7 @@
 #ifndef THRIFTPOOL_SERVER_SRC_USER_SERVICE_HANDLER_H_
 #define THRIFTPOOL_SERVER_SRC_USER_SERVICE_HANDLER_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -19,7 +20,9 @@ class UserServiceHandler : public UserServiceIf {
   // The longest sleepMs accepted.
   static constexpr std::int32_t kMaxSleepMs = 60000;
 
-  explicit UserServiceHandler(std::shared_ptr<UserStore> store);
+  // `get_user_delay`: how long each getUser waits before it answers (a slow replica).
+  explicit UserServiceHandler(std::shared_ptr<UserStore> store,
+                              std::chrono::milliseconds get_user_delay = {});
 
   // Throws UserNotFound (a declared exception: the client gets it as such) for an unknown id.
   void getUser(User& user, std::int64_t id) override;
@@ -34,7 +37,11 @@ class UserServiceHandler : public UserServiceIf {
   void Shutdown();
 
  private:
+  // Waits `duration`, or until Shutdown.
+  void Pause(std::chrono::milliseconds duration);
+
   const std::shared_ptr<UserStore> store_;
+  const std::chrono::milliseconds get_user_delay_;
   std::mutex sleep_mu_;
   std::condition_variable sleep_cv_;
   bool shut_down_ = false;  // guarded by sleep_mu_

@@ -33,6 +33,10 @@ TEST(UserServerOptionsTest, EachBadFieldIsNamed) {
        [](UserServerOptions& o) { o.idle_timeout = std::chrono::milliseconds(-1); }},
       {"idle_timeout",
        [](UserServerOptions& o) { o.idle_timeout = std::chrono::hours(24 * 365 * 100); }},
+      {"get_user_delay",
+       [](UserServerOptions& o) { o.get_user_delay = std::chrono::milliseconds(-1); }},
+      {"get_user_delay",
+       [](UserServerOptions& o) { o.get_user_delay = std::chrono::milliseconds(60001); }},
   };
   for (const Case& c : cases) {
     UserServerOptions options;

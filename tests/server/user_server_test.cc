@@ -201,6 +201,22 @@ TEST(UserServerTest, KillConnectionsResetsACallInFlightInsteadOfAnswering) {
   EXPECT_TRUE(WaitFor([&] { return server.connection_count() == 0; }, milliseconds(2000)));
 }
 
+TEST(UserServerTest, GetUserDelayMakesGetUserSlowAndNothingElse) {
+  UserServerOptions options = Options();
+  options.get_user_delay = milliseconds(100);
+  UserServer server(options);
+  server.Start();
+  TestClient client = Connect(server);
+  auto start = Clock::now();
+  client->ping();
+  EXPECT_LT(Clock::now() - start, milliseconds(100));
+  start = Clock::now();
+  User user;
+  client->getUser(user, 1);
+  EXPECT_GE(Clock::now() - start, milliseconds(100));
+  EXPECT_EQ(user.id, 1);
+}
+
 TEST(UserServerTest, StopIsPromptWithIdleAndSleepingClients) {
   UserServer server(Options());
   server.Start();
