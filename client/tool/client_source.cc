@@ -2,9 +2,11 @@
 
 #include <thrift/protocol/TProtocolException.h>
 #include <thrift/transport/TTransportException.h>
+#include <thriftpool/service_pool.h>
 #include <thriftpool/thrift_client_pool.h>
 #include <thriftpool/thrift_connection.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <optional>
@@ -71,6 +73,54 @@ class CountedClient {
   ConnectionCounters& counters_;
 };
 
+// The pool's statistics for the report (times in milliseconds).
+nlohmann::json PoolStatsJson(const PoolStats& p) {
+  const auto ms = [](std::chrono::nanoseconds d) { return d.count() / 1e6; };
+  return {
+      {"max_cap", p.max_cap},
+      {"open", p.open},
+      {"created", p.created},
+      {"create_failures", p.create_failures},
+      {"closed", p.closed},
+      {"closed_idle_timeout", p.closed_idle_timeout},
+      {"closed_max_lifetime", p.closed_max_lifetime},
+      {"closed_max_idle", p.closed_max_idle},
+      {"closed_broken", p.closed_broken},
+      {"closed_replaced", p.closed_replaced},
+      {"closed_on_release", p.closed_on_release},
+      {"close_errors", p.close_errors},
+      {"wait_count", p.wait_count},
+      {"wait_timeouts", p.wait_timeouts},
+      {"wait_ms_total", ms(p.wait_duration)},
+      {"wait_ms_max", ms(p.max_wait_duration)},
+  };
+}
+
+// The endpoints' pools added up (gauges and counters summed, the longest wait the longest).
+PoolStats Sum(const std::vector<EndpointStats>& endpoints) {
+  PoolStats sum;
+  for (const EndpointStats& e : endpoints) {
+    const PoolStats& p = e.pool;
+    sum.max_cap += p.max_cap;
+    sum.open += p.open;
+    sum.created += p.created;
+    sum.create_failures += p.create_failures;
+    sum.closed += p.closed;
+    sum.closed_idle_timeout += p.closed_idle_timeout;
+    sum.closed_max_lifetime += p.closed_max_lifetime;
+    sum.closed_max_idle += p.closed_max_idle;
+    sum.closed_broken += p.closed_broken;
+    sum.closed_replaced += p.closed_replaced;
+    sum.closed_on_release += p.closed_on_release;
+    sum.close_errors += p.close_errors;
+    sum.wait_count += p.wait_count;
+    sum.wait_timeouts += p.wait_timeouts;
+    sum.wait_duration += p.wait_duration;
+    sum.max_wait_duration = std::max(sum.max_wait_duration, p.max_wait_duration);
+  }
+  return sum;
+}
+
 // --mode pool: every request is one ThriftClientPool::Call, as an application would make it.
 class PoolSource final : public ClientSource {
  public:
@@ -84,30 +134,12 @@ class PoolSource final : public ClientSource {
   }
   nlohmann::json Details() const override {
     const ClientPoolStats stats = pool_.Stats();
-    const PoolStats& p = stats.pool;
-    const auto ms = [](std::chrono::nanoseconds d) { return d.count() / 1e6; };
-    return {
-        {"calls", stats.calls},
-        {"retries", stats.retries},
-        {"retries_denied", stats.retries_denied},
-        {"sequence_mismatches", stats.sequence_mismatches},
-        {"max_cap", p.max_cap},
-        {"open", p.open},
-        {"created", p.created},
-        {"create_failures", p.create_failures},
-        {"closed", p.closed},
-        {"closed_idle_timeout", p.closed_idle_timeout},
-        {"closed_max_lifetime", p.closed_max_lifetime},
-        {"closed_max_idle", p.closed_max_idle},
-        {"closed_broken", p.closed_broken},
-        {"closed_replaced", p.closed_replaced},
-        {"closed_on_release", p.closed_on_release},
-        {"close_errors", p.close_errors},
-        {"wait_count", p.wait_count},
-        {"wait_timeouts", p.wait_timeouts},
-        {"wait_ms_total", ms(p.wait_duration)},
-        {"wait_ms_max", ms(p.max_wait_duration)},
-    };
+    nlohmann::json details = PoolStatsJson(stats.pool);
+    details.update({{"calls", stats.calls},
+                    {"retries", stats.retries},
+                    {"retries_denied", stats.retries_denied},
+                    {"sequence_mismatches", stats.sequence_mismatches}});
+    return details;
   }
 
  private:
@@ -125,6 +157,66 @@ class PoolSource final : public ClientSource {
   };
 
   ThriftClientPool<UserServiceClient> pool_;
+};
+
+// --mode pool with --endpoints: every request is one ServicePool::Call over those endpoints.
+class ServicePoolSource final : public ClientSource {
+ public:
+  ServicePoolSource(const ClientOptions& client, const PoolOptions& pool,
+                    const ServicePoolOptions& service, const std::vector<Endpoint>& endpoints)
+      : pool_(client, pool, service, endpoints) {}
+
+  std::unique_ptr<UserCaller> NewCaller() override { return std::make_unique<Caller>(pool_); }
+  // Counted before Finish releases the pools (their figures stay, the endpoints' shares too).
+  void Finish() override {
+    final_stats_ = pool_.Stats();
+    pool_.Release();
+  }
+  ConnectionCounts counts() const override {
+    const PoolStats sum = Sum(final_stats_.endpoints);
+    // Every call has ended by Finish, so Release closed all that were still open.
+    return {sum.created, sum.closed + sum.open, final_stats_.retries};
+  }
+  nlohmann::json Details() const override {
+    const ServicePoolStats& stats = final_stats_;
+    nlohmann::json details = PoolStatsJson(Sum(stats.endpoints));
+    details.update({{"calls", stats.calls},
+                    {"retries", stats.retries},
+                    {"retries_denied", stats.retries_denied},
+                    {"sequence_mismatches", stats.sequence_mismatches},
+                    {"failures", stats.failures},
+                    {"ejections", stats.ejections}});
+    std::uint64_t attempts = 0;
+    for (const EndpointStats& e : stats.endpoints) attempts += e.calls;
+    nlohmann::json endpoints = nlohmann::json::array();
+    for (const EndpointStats& e : stats.endpoints) {
+      endpoints.push_back({{"endpoint", ToString(e.endpoint)},
+                           {"weight", e.endpoint.weight},
+                           {"calls", e.calls},
+                           {"share", attempts == 0 ? 0.0 : static_cast<double>(e.calls) / attempts},
+                           {"failures", e.failures},
+                           {"ejections", e.ejections},
+                           {"ejected", e.ejected},
+                           {"latency_average_us", e.latency_average_us}});
+    }
+    details["endpoints"] = std::move(endpoints);
+    return details;
+  }
+
+ private:
+  class Caller final : public UserCaller {
+   public:
+    explicit Caller(ServicePool<UserServiceClient>& pool) : pool_(pool) {}
+    void GetUser(User& user, std::int64_t id) override {
+      pool_.Call([&](UserServiceClient& c) { c.getUser(user, id); }, kIdempotent);
+    }
+
+   private:
+    ServicePool<UserServiceClient>& pool_;
+  };
+
+  ServicePool<UserServiceClient> pool_;
+  ServicePoolStats final_stats_;
 };
 
 // --mode per-call: open, call, close for every request; what an application without a pool pays.
@@ -253,10 +345,14 @@ class HandwrittenSource final : public ClientSource {
 
 }  // namespace
 
-std::unique_ptr<ClientSource> MakeClientSource(Mode mode, const ClientOptions& client,
-                                               const PoolOptions& pool) {
-  switch (mode) {
+std::unique_ptr<ClientSource> MakeClientSource(const ToolConfig& config) {
+  const ClientOptions& client = config.client;
+  const PoolOptions& pool = config.pool;
+  switch (config.mode) {
     case Mode::kPool:
+      if (!config.endpoints.empty()) {
+        return std::make_unique<ServicePoolSource>(client, pool, config.service, config.endpoints);
+      }
       return std::make_unique<PoolSource>(client, pool);
     case Mode::kPerCall:
       return std::make_unique<OwnConnectionsSource<PerCallCaller>>(client);

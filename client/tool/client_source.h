@@ -47,10 +47,10 @@ class ClientSource {
   virtual nlohmann::json Details() const { return nullptr; }
 };
 
-// Throws what ThriftClientPool's constructor throws in pool mode (a connect failure when
-// pool.initial_cap > 0).
-std::unique_ptr<ClientSource> MakeClientSource(Mode mode, const ClientOptions& client,
-                                               const PoolOptions& pool);
+// The source for config.mode: in pool mode a ServicePool over config.endpoints when there are
+// any, else a ThriftClientPool (client.host and client.port set). Throws what ThriftClientPool's
+// constructor throws (a connect failure when pool.initial_cap > 0).
+std::unique_ptr<ClientSource> MakeClientSource(const ToolConfig& config);
 
 }  // namespace thriftpool::tool
 

@@ -56,6 +56,18 @@ void PrintSummary(const RunReport& report, std::ostream& out) {
         << Format("%.2f", pool["wait_ms_max"].get<double>()) << " ms), "
         << pool["closed_broken"].get<std::uint64_t>() << " closed broken, "
         << pool["sequence_mismatches"].get<std::uint64_t>() << " sequence-id mismatches\n";
+    if (pool.contains("endpoints")) {
+      out << "  balancer       " << ToString(config.service.balancer) << "; "
+          << pool["failures"].get<std::uint64_t>() << " connection-level failures, "
+          << pool["ejections"].get<std::uint64_t>() << " ejections\n";
+      for (const nlohmann::json& e : pool["endpoints"]) {
+        out << "  endpoint       " << e["endpoint"].get<std::string>() << "  "
+            << Format("%5.1f", 100 * e["share"].get<double>()) << "% of attempts ("
+            << e["calls"].get<std::uint64_t>() << "), " << e["failures"].get<std::uint64_t>()
+            << " failures, " << e["ejections"].get<std::uint64_t>() << " ejections"
+            << (e["ejected"].get<bool>() ? ", ejected now" : "") << "\n";
+      }
+    }
   } else if (config.mode == Mode::kHandwritten) {
     // The hand-written pool counts nothing itself; waits show in the latency.
     out << "  pool           handwritten, max_cap " << config.pool.max_cap << "; "

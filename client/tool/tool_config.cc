@@ -22,6 +22,12 @@ const thriftpool::ClientOptions kClientDefaults;
 DEFINE_string(server, "",
               "HOST:PORT of a running UserService server. Empty: start one in this process on "
               "127.0.0.1 and a free port, with the same --transport, --protocol and --users.");
+DEFINE_string(endpoints, "",
+              "HOST:PORT,HOST:PORT,...: the replicas of one service, called through a ServicePool "
+              "(pool mode only; not with --server). The report gives each one's share.");
+DEFINE_string(balancer, "p2c",
+              "With --endpoints: p2c (power of two choices by calls in flight) or rr "
+              "(round-robin).");
 DEFINE_string(mode, "pool",
               "pool (ThriftClientPool), per-call (a new connection per request: the baseline), "
               "raw (one dedicated connection per thread: the floor) or handwritten (a mutex + "
@@ -240,7 +246,16 @@ ToolConfig ToolConfigFromFlags() {
   if (!FLAGS_server.empty()) {
     config.server = ParseNamingFlag(ParseEndpoint, FLAGS_server, "--server");
   }
-  config.client = ReadClientOptions(config.server);
+  if (IsSet("endpoints")) {
+    if (config.server) Fail("--endpoints and --server are mutually exclusive: give one");
+    if (config.mode != Mode::kPool) Fail("--endpoints needs --mode pool");
+    config.endpoints = ParseNamingFlag(ParseEndpointList, FLAGS_endpoints, "--endpoints");
+  }
+  config.service.balancer = ParseNamingFlag(ParseBalancerKind, FLAGS_balancer, "--balancer");
+  // With --endpoints the client options' own host and port are not used: any endpoint passes.
+  config.client = ReadClientOptions(config.endpoints.empty()
+                                        ? config.server
+                                        : std::optional<Endpoint>(config.endpoints.front()));
   config.pool = ReadPoolOptions(config.threads);
   return config;
 }

@@ -5,12 +5,14 @@
 #include <thriftpool/client_options.h>
 #include <thriftpool/endpoint.h>
 #include <thriftpool/pool_options.h>
+#include <thriftpool/service_pool_options.h>
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace thriftpool::tool {
 
@@ -52,8 +54,11 @@ struct ToolConfig {
   std::int64_t users = 100000;
   std::uint64_t seed = 1;
   bool json = false;
-  // Unset: start an embedded UserServer on 127.0.0.1 and a free port.
+  // Unset, and no endpoints: start an embedded UserServer on 127.0.0.1 and a free port.
   std::optional<Endpoint> server;
+  // --endpoints (pool mode only): a ServicePool over these instead of one server.
+  std::vector<Endpoint> endpoints;
+  ServicePoolOptions service;
   ClientOptions client;
   PoolOptions pool;
 };

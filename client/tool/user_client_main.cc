@@ -111,19 +111,23 @@ int Run(ToolConfig config) {
   if (config.server) {
     config.client.host = config.server->host;
     config.client.port = config.server->port;
-  } else {
+  } else if (config.endpoints.empty()) {
     embedded = StartEmbeddedServer(config);
     config.client.host = embedded->host();
     config.client.port = embedded->port();
   }
-  const Endpoint target{config.client.host, config.client.port};
+  std::string target;
+  for (const Endpoint& endpoint : config.endpoints) {
+    target += (target.empty() ? "" : ",") + ToString(endpoint);
+  }
+  if (target.empty()) target = ToString(Endpoint{config.client.host, config.client.port});
 
   std::unique_ptr<ClientSource> source;
   try {
-    source = MakeClientSource(config.mode, config.client, config.pool);
+    source = MakeClientSource(config);
   } catch (const apache::thrift::TException& e) {
     std::cerr << "user_client: cannot open the pool's " << config.pool.initial_cap
-              << " initial connections to " << ToString(target) << ": " << e.what() << std::endl;
+              << " initial connections to " << target << ": " << e.what() << std::endl;
     return kExitFailed;
   }
 
@@ -142,7 +146,7 @@ int Run(ToolConfig config) {
   if (embedded) embedded->Stop();
 
   report.config = std::move(config);
-  report.server = ToString(target);
+  report.server = target;
   report.embedded_server = embedded != nullptr;
   PrintSummary(report, std::cout);
   if (report.config.json) std::cout << ToJson(report).dump() << "\n";

@@ -237,6 +237,49 @@ TEST_F(ExternalServerTest, EveryModeAnswersEverything) {
   }
 }
 
+// --endpoints: the same server listed with a refusing port beside it. Every request is answered
+// (a refused connect is retried on the other endpoint), the refusing one is ejected, and the
+// report gives each endpoint's share, failures and ejections.
+TEST_F(ExternalServerTest, EndpointsSpreadCallsAndReportEachOnesShare) {
+  RefusingPort refusing;
+  const std::string dead = "127.0.0.1:" + std::to_string(refusing.port());
+  for (const char* balancer : {"p2c", "rr"}) {
+    SCOPED_TRACE(balancer);
+    const json result =
+        RunClientJson({"--endpoints", *address_ + "," + dead, "--balancer", balancer, "--users",
+                       std::to_string(kUsers), "--threads", "2", "--requests", "400"});
+    ExpectAllAnswered(result, 400);
+    EXPECT_EQ(result.value("server", ""), *address_ + "," + dead);
+    const json& endpoints = result["pool"]["endpoints"];
+    ASSERT_EQ(endpoints.size(), 2u) << result.dump();
+    EXPECT_EQ(endpoints[0].value("endpoint", ""), *address_);
+    EXPECT_EQ(endpoints[0].value("failures", -1), 0);
+    EXPECT_EQ(endpoints[1].value("endpoint", ""), dead);
+    EXPECT_GE(endpoints[1].value("failures", 0), 1);
+    EXPECT_EQ(endpoints[1].value("ejections", 0), 1) << result.dump();
+    EXPECT_NEAR(endpoints[0].value("share", 0.0) + endpoints[1].value("share", 0.0), 1.0, 1e-9);
+    EXPECT_GT(endpoints[0].value("share", 0.0), 0.9) << result.dump();
+  }
+}
+
+TEST(UserClientTest, EndpointsFlagErrorsNameTheFlag) {
+  const struct {
+    std::vector<std::string> args;
+    const char* message;
+  } cases[] = {
+      {{"--endpoints", "127.0.0.1:1", "--mode", "raw"}, "--endpoints needs --mode pool"},
+      {{"--endpoints", "127.0.0.1:1", "--server", "127.0.0.1:2"}, "mutually exclusive"},
+      {{"--endpoints", "127.0.0.1:1,,"}, "--endpoints: the endpoint list"},
+      {{"--endpoints", "h:99999"}, "--endpoints: endpoint 'h:99999'"},
+      {{"--endpoints", "127.0.0.1:1", "--balancer", "x"}, "--balancer: unknown balancer 'x'"},
+  };
+  for (const auto& c : cases) {
+    const ProcessResult run = RunClient(c.args);
+    EXPECT_EQ(run.exit_code, 2) << c.message;
+    EXPECT_NE(run.err.find(c.message), std::string::npos) << run.err;
+  }
+}
+
 // Ids above the server's users get UserNotFound: a declared exception, counted by its type,
 // that leaves the pool's connection in use (the stream is in sync).
 TEST_F(ExternalServerTest, DeclaredExceptionsAreCountedByCauseAndKeepTheConnection) {
