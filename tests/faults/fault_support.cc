@@ -294,6 +294,11 @@ std::optional<int> ServerProcess::Terminate() {
   return process_->Wait(std::chrono::duration_cast<milliseconds>(Loose(Millis(5000))));
 }
 
+void ServerProcess::Kill() {
+  process_->Signal(SIGKILL);
+  process_->Wait(std::chrono::duration_cast<milliseconds>(Loose(Millis(5000))));
+}
+
 void ServerProcess::Restart() { Launch(); }
 
 void ServerProcess::Pause() { process_->Signal(SIGSTOP); }

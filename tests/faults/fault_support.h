@@ -221,6 +221,8 @@ class ServerProcess {
   int port() const { return port_; }
   // SIGTERM, then waits for the exit; its wait status (nullopt if it hung and was killed).
   std::optional<int> Terminate();
+  // SIGKILL, then waits for the exit: the process dies without closing anything itself.
+  void Kill();
   // Starts the server again on the same port (after Terminate).
   void Restart();
   // SIGSTOP / SIGCONT: the kernel still accepts connections, nobody answers.
