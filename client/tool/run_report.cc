@@ -109,6 +109,13 @@ nlohmann::json ToJson(const RunReport& report) {
       {"stopped_early", load.stopped},
   };
   if (!load.first_wrong_answer.empty()) json["first_wrong_answer"] = load.first_wrong_answer;
+  if (!report.timeline.empty()) {
+    nlohmann::json timeline = nlohmann::json::array();
+    for (const LoadProgress& p : report.timeline) {
+      timeline.push_back({p.elapsed.count(), p.done, p.failed});
+    }
+    json["timeline"] = std::move(timeline);
+  }
   if (config.mode == Mode::kPool) {
     const PoolOptions& pool = config.pool;
     json["pool_options"] = {

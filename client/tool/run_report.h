@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "client_source.h"
 #include "load_loop.h"
@@ -20,6 +21,8 @@ struct RunReport {
   ConnectionCounts connections;
   // ClientSource::Details(): the pool's statistics in pool and handwritten modes, else null.
   nlohmann::json details;
+  // With --timeline-ms: the counts sampled every interval during the run.
+  std::vector<LoadProgress> timeline;
 
   // Successful requests per second of the run.
   double rps() const;
@@ -32,7 +35,8 @@ void PrintSummary(const RunReport& report, std::ostream& out);
 // target_duration_s, requests, ok, failed, failures_by_cause, wrong_answers, retries,
 // connections_created, connections_closed, p50_us, p90_us, p99_us, p999_us, max_us, mean_us, rps,
 // duration_s, stopped_early; pool mode adds pool_options and pool (its statistics), handwritten
-// mode pool_options (max_cap, wait_timeout_ms) and pool (max_cap, closed_broken).
+// mode pool_options (max_cap, wait_timeout_ms) and pool (max_cap, closed_broken); with
+// --timeline-ms, timeline: [[seconds since the start, requests done, failed], ...].
 nlohmann::json ToJson(const RunReport& report);
 
 }  // namespace thriftpool::tool

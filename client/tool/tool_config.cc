@@ -28,6 +28,9 @@ DEFINE_string(endpoints, "",
 DEFINE_string(balancer, "p2c",
               "With --endpoints: p2c (power of two choices by calls in flight) or rr "
               "(round-robin).");
+DEFINE_int64(timeline_ms, 0,
+             "Sample the requests done and failed every this many ms (10..60000) into the JSON "
+             "report's timeline, e.g. to see throughput recover from a fault. 0: off.");
 DEFINE_string(mode, "pool",
               "pool (ThriftClientPool), per-call (a new connection per request: the baseline), "
               "raw (one dedicated connection per thread: the floor) or handwritten (a mutex + "
@@ -252,6 +255,13 @@ ToolConfig ToolConfigFromFlags() {
     config.endpoints = ParseNamingFlag(ParseEndpointList, FLAGS_endpoints, "--endpoints");
   }
   config.service.balancer = ParseNamingFlag(ParseBalancerKind, FLAGS_balancer, "--balancer");
+  if (FLAGS_timeline_ms != 0) {
+    if (FLAGS_timeline_ms < 10 || FLAGS_timeline_ms > 60000) {
+      Fail("--timeline-ms must be 0 or within 10..60000 (got " + std::to_string(FLAGS_timeline_ms) +
+           ")");
+    }
+    config.timeline_interval = milliseconds(FLAGS_timeline_ms);
+  }
   // With --endpoints the client options' own host and port are not used: any endpoint passes.
   config.client = ReadClientOptions(config.endpoints.empty()
                                         ? config.server

@@ -59,6 +59,8 @@ struct ToolConfig {
   // --endpoints (pool mode only): a ServicePool over these instead of one server.
   std::vector<Endpoint> endpoints;
   ServicePoolOptions service;
+  // --timeline-ms: sample the counts this often for the JSON report's timeline.
+  std::optional<std::chrono::milliseconds> timeline_interval;
   ClientOptions client;
   PoolOptions pool;
 };

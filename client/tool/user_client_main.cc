@@ -136,8 +136,13 @@ int Run(ToolConfig config) {
     ProgressLine progress(
         stderr, std::string(ToString(config.mode)) + " x" + std::to_string(config.threads),
         config.requests);
-    report.load = RunLoad(LoadSpecOf(config), *source, g_stop,
-                          [&](const LoadProgress& p) { progress.Update(p); });
+    report.load = RunLoad(
+        LoadSpecOf(config), *source, g_stop,
+        [&](const LoadProgress& p) {
+          progress.Update(p);
+          if (config.timeline_interval) report.timeline.push_back(p);
+        },
+        config.timeline_interval.value_or(std::chrono::milliseconds(250)));
   }
   source->Finish();
   report.connections = source->counts();

@@ -109,10 +109,10 @@ void ValidateUserServerOptions(const UserServerOptions& options) {
           "idle_timeout",
           "must be within 0.." + std::to_string(INT_MAX) + " ms (got " +
               std::to_string(options.idle_timeout.count()) + " ms)");
-  Require(options.get_user_delay.count() >= 0 && options.get_user_delay.count() <= 60000,
+  Require(options.get_user_delay.count() >= 0 && options.get_user_delay <= std::chrono::minutes(1),
           "get_user_delay",
-          "must be within 0..60000 ms (got " + std::to_string(options.get_user_delay.count()) +
-              " ms)");
+          "must be within 0..60 s (got " + std::to_string(options.get_user_delay.count()) +
+              " us)");
 }
 
 class UserServer::Impl {

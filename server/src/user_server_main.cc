@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <iostream>
+#include <cmath>
 #include <string>
 
 DEFINE_string(host, "127.0.0.1", "Address to listen on.");
@@ -20,7 +21,8 @@ DEFINE_string(protocol, "binary", "Thrift protocol: binary or compact.");
 DEFINE_int64(users, 100000, "Users that exist from the start (ids 1..N), N >= 0.");
 DEFINE_int32(idle_timeout_ms, 0,
              "Close a connection that sends no request for this many ms, >= 0; 0 = never.");
-DEFINE_int32(delay_ms, 0, "Each getUser waits this many ms before answering, 0..60000.");
+DEFINE_double(delay_ms, 0,
+              "Each getUser waits this many ms before answering (fractions too), 0..60000.");
 DEFINE_bool(multiplex, false,
             "Serve UserService and ServerInfo through one TMultiplexedProcessor, under those "
             "names (clients: user_client --multiplex).");
@@ -48,7 +50,7 @@ bool ValidTransport(const char*, const std::string& text) {
 bool ValidProtocol(const char*, const std::string& text) { return Parses(ParseProtocolKind, text); }
 bool ValidUsers(const char*, std::int64_t users) { return users >= 0; }
 bool ValidIdleTimeout(const char*, std::int32_t ms) { return ms >= 0; }
-bool ValidDelay(const char*, std::int32_t ms) { return ms >= 0 && ms <= 60000; }
+bool ValidDelay(const char*, double ms) { return ms >= 0 && ms <= 60000; }
 
 DEFINE_validator(host, &ValidHost);
 DEFINE_validator(port, &ValidPort);
@@ -130,7 +132,7 @@ int main(int argc, char** argv) {
   options.users = FLAGS_users;
   options.idle_timeout = std::chrono::milliseconds(FLAGS_idle_timeout_ms);
   options.multiplex = FLAGS_multiplex;
-  options.get_user_delay = std::chrono::milliseconds(FLAGS_delay_ms);
+  options.get_user_delay = std::chrono::microseconds(std::llround(FLAGS_delay_ms * 1000));
   thriftpool::example::UserServer server(options);
   try {
     server.Start();

@@ -7,7 +7,7 @@
 namespace thriftpool::example {
 
 UserServiceHandler::UserServiceHandler(std::shared_ptr<UserStore> store,
-                                       std::chrono::milliseconds get_user_delay)
+                                       std::chrono::microseconds get_user_delay)
     : store_(std::move(store)), get_user_delay_(get_user_delay) {}
 
 void UserServiceHandler::getUser(User& user, std::int64_t id) {
@@ -34,7 +34,7 @@ void UserServiceHandler::sleepMs(std::int32_t ms) {
   Pause(std::chrono::milliseconds(ms));
 }
 
-void UserServiceHandler::Pause(std::chrono::milliseconds duration) {
+void UserServiceHandler::Pause(std::chrono::microseconds duration) {
   std::unique_lock lock(sleep_mu_);
   sleep_cv_.wait_for(lock, duration, [this] { return shut_down_; });
 }

@@ -22,7 +22,7 @@ class UserServiceHandler : public UserServiceIf {
 
   // `get_user_delay`: how long each getUser waits before it answers (a slow replica).
   explicit UserServiceHandler(std::shared_ptr<UserStore> store,
-                              std::chrono::milliseconds get_user_delay = {});
+                              std::chrono::microseconds get_user_delay = {});
 
   // Throws UserNotFound (a declared exception: the client gets it as such) for an unknown id.
   void getUser(User& user, std::int64_t id) override;
@@ -38,10 +38,10 @@ class UserServiceHandler : public UserServiceIf {
 
  private:
   // Waits `duration`, or until Shutdown.
-  void Pause(std::chrono::milliseconds duration);
+  void Pause(std::chrono::microseconds duration);
 
   const std::shared_ptr<UserStore> store_;
-  const std::chrono::milliseconds get_user_delay_;
+  const std::chrono::microseconds get_user_delay_;
   std::mutex sleep_mu_;
   std::condition_variable sleep_cv_;
   bool shut_down_ = false;  // guarded by sleep_mu_

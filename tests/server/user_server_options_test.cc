@@ -37,6 +37,8 @@ TEST(UserServerOptionsTest, EachBadFieldIsNamed) {
        [](UserServerOptions& o) { o.get_user_delay = std::chrono::milliseconds(-1); }},
       {"get_user_delay",
        [](UserServerOptions& o) { o.get_user_delay = std::chrono::milliseconds(60001); }},
+      {"get_user_delay",
+       [](UserServerOptions& o) { o.get_user_delay = std::chrono::microseconds::max(); }},
   };
   for (const Case& c : cases) {
     UserServerOptions options;

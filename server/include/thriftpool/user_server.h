@@ -28,14 +28,14 @@ struct UserServerOptions {
   // move over one at a time. Otherwise UserService alone, unmultiplexed.
   bool multiplex = false;
   // Each getUser waits this long before answering: a slow replica, for balancing tests.
-  std::chrono::milliseconds get_user_delay{0};
+  std::chrono::microseconds get_user_delay{0};
 };
 
 inline constexpr char kUserServiceName[] = "UserService";
 inline constexpr char kServerInfoName[] = "ServerInfo";
 
 // Throws std::invalid_argument naming the field: empty host, port outside 0..65535, negative
-// users, idle_timeout negative or above INT_MAX ms, get_user_delay outside 0..60000 ms.
+// users, idle_timeout negative or above INT_MAX ms, get_user_delay outside 0..60 s.
 void ValidateUserServerOptions(const UserServerOptions& options);
 
 // Serves UserService with one thread per connection, so that no connection ever waits for
