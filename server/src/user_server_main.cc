@@ -8,10 +8,10 @@
 #include <thrift/Thrift.h>
 #include <thriftpool/user_server.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <iostream>
-#include <cmath>
 #include <string>
 
 DEFINE_string(host, "127.0.0.1", "Address to listen on.");
