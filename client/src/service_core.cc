@@ -1,4 +1,5 @@
 #include <thriftpool/internal/service_core.h>
+#include <thriftpool/internal/coarse_clock.h>
 
 #include <glog/logging.h>
 
@@ -13,6 +14,7 @@
 namespace thriftpool::internal {
 namespace {
 
+using internal::CoarseClock;
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
@@ -35,15 +37,32 @@ bool Contains(const std::vector<const EndpointState*>& tried, const EndpointStat
   return std::find(tried.begin(), tried.end(), state) != tried.end();
 }
 
-// Fewer calls in flight per unit of weight, then the lower latency average.
+// The latency average, or 0 (unknown: as fast as can be) when it took no sample for
+// kLatencyForgotten.
+std::int64_t LatencyOf(const EndpointState& state, std::int64_t now_ns) {
+  const std::int64_t sampled = state.hot.latency_sampled_ns.load(std::memory_order_relaxed);
+  if (now_ns - sampled > std::chrono::nanoseconds(ServiceCore::kLatencyForgotten).count()) return 0;
+  return state.hot.latency_average_ns.load(std::memory_order_relaxed);
+}
+
+// The endpoint that would answer sooner: the lower (calls in flight + 1) x latency average /
+// weight, i.e. the expected wait. With equal latencies this is the fewer calls in flight per unit
+// of weight; at equal loads, the lower latency. A slow endpoint that is idle therefore does not
+// win against a fast one that is busy (which plain fewest-calls-in-flight lets it do, so that a
+// replica 10x slower still got 7% of the calls and set the p99).
 bool LessLoaded(const EndpointState& a, const EndpointState& b) {
-  const std::int64_t load_a = a.hot.in_flight.load(std::memory_order_relaxed);
-  const std::int64_t load_b = b.hot.in_flight.load(std::memory_order_relaxed);
-  const std::int64_t weighted_a = load_a * b.weight.load(std::memory_order_relaxed);
-  const std::int64_t weighted_b = load_b * a.weight.load(std::memory_order_relaxed);
-  if (weighted_a != weighted_b) return weighted_a < weighted_b;
-  return a.hot.latency_average_ns.load(std::memory_order_relaxed) <=
-         b.hot.latency_average_ns.load(std::memory_order_relaxed);
+  const std::int64_t now_ns = CoarseClock::Now().time_since_epoch().count();
+  const std::int64_t latency_a = LatencyOf(a, now_ns);
+  const std::int64_t latency_b = LatencyOf(b, now_ns);
+  const std::int64_t load_a = a.hot.in_flight.load(std::memory_order_relaxed) + 1;
+  const std::int64_t load_b = b.hot.in_flight.load(std::memory_order_relaxed) + 1;
+  const std::int64_t weight_a = a.weight.load(std::memory_order_relaxed);
+  const std::int64_t weight_b = b.weight.load(std::memory_order_relaxed);
+  // Latencies in microseconds (at least 1) keep the products far from overflow.
+  const std::int64_t cost_a = load_a * std::max<std::int64_t>(1, latency_a / 1000) * weight_b;
+  const std::int64_t cost_b = load_b * std::max<std::int64_t>(1, latency_b / 1000) * weight_a;
+  if (cost_a != cost_b) return cost_a < cost_b;
+  return latency_a <= latency_b;
 }
 
 std::string Key(const std::string& host, int port) { return host + "\n" + std::to_string(port); }
@@ -187,10 +206,13 @@ void ServiceCore::RecordSuccess(const Pick& pick, std::chrono::nanoseconds laten
   if (latency.count() < 0) return;
   // A decaying average with weight 1/8 for the newest sample (TCP's smoothed RTT); racing
   // updates may lose a sample, which an average can afford.
-  const std::int64_t average = state.hot.latency_average_ns.load(std::memory_order_relaxed);
+  const std::int64_t now_ns = CoarseClock::Now().time_since_epoch().count();
+  // A forgotten average starts again from this sample.
+  const std::int64_t average = LatencyOf(state, now_ns);
   const std::int64_t sample = latency.count();
   state.hot.latency_average_ns.store(average == 0 ? sample : average + (sample - average) / 8,
                                      std::memory_order_relaxed);
+  state.hot.latency_sampled_ns.store(now_ns, std::memory_order_relaxed);
 }
 
 void ServiceCore::RecordFailure(const Pick& pick) {

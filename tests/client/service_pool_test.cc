@@ -93,6 +93,40 @@ TEST_F(ServicePoolTest, SpreadsCallsOverEveryEndpointWithRightAnswers) {
   EXPECT_EQ(attempts, 1200u);
 }
 
+// A replica that turns slow is avoided; once it is fast again (here: replaced by a fast one on
+// the same port) it gets its share back, because a latency average without samples is forgotten.
+TEST_F(ServicePoolTest, ASlowEndpointIsAvoidedAndWinsItsShareBackWhenFast) {
+  StartServers(1);
+  example::UserServerOptions slow_options;
+  slow_options.users = 1000;
+  slow_options.get_user_delay = milliseconds(5);
+  servers_.push_back(std::make_unique<example::UserServer>(slow_options));
+  servers_.back()->Start();
+  const int port = servers_.back()->port();
+  auto pool = MakePool(Endpoints());
+  const auto share_of_second = [&](const ServicePoolStats& before, const ServicePoolStats& after) {
+    const double second = static_cast<double>(after.endpoints[1].calls - before.endpoints[1].calls);
+    const double first = static_cast<double>(after.endpoints[0].calls - before.endpoints[0].calls);
+    return second / (first + second);
+  };
+  const ServicePoolStats start = pool->Stats();
+  const Clock::time_point slow_until = Clock::now() + milliseconds(1500);
+  while (Clock::now() < slow_until) ASSERT_EQ(Load(*pool, 2, 200), 0);
+  const ServicePoolStats slow_phase = pool->Stats();
+  EXPECT_LT(share_of_second(start, slow_phase), 0.05);
+
+  servers_.back()->Stop();
+  example::UserServerOptions fast_options = slow_options;
+  fast_options.get_user_delay = {};
+  fast_options.port = port;
+  servers_.back() = std::make_unique<example::UserServer>(fast_options);
+  servers_.back()->Start();
+  const ServicePoolStats fast_start = pool->Stats();
+  const Clock::time_point fast_until = Clock::now() + milliseconds(3000);
+  while (Clock::now() < fast_until) ASSERT_EQ(Load(*pool, 2, 200), 0);
+  EXPECT_GT(share_of_second(fast_start, pool->Stats()), 0.2);
+}
+
 TEST_F(ServicePoolTest, RoundRobinTakesEachInTurn) {
   StartServers(3);
   service_.balancer = BalancerKind::kRoundRobin;

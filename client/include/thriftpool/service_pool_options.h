@@ -11,8 +11,12 @@
 namespace thriftpool {
 
 enum class BalancerKind {
-  // Two endpoints drawn at random; the one with fewer calls in flight per unit of weight wins,
-  // a tie goes to the lower decaying average latency (Finagle's and brpc's default).
+  // Two endpoints drawn at random; the one expected to answer sooner wins: the lower
+  // (calls in flight + 1) x decaying average latency / weight. With equal latencies that is the
+  // fewer calls in flight per unit of weight (Finagle's default), a tie going to the lower
+  // latency; an idle endpoint that is much slower loses to a busy fast one (Finagle's peak-EWMA
+  // idea). A latency average that took no sample for a second is forgotten, so an endpoint
+  // avoided for being slow gets a call now and then and comes back when it is fast again.
   kPowerOfTwoChoices,
   // Each in turn, whatever their load: for comparison.
   kRoundRobin,

@@ -60,6 +60,8 @@ struct EndpointState {
     std::atomic<std::uint64_t> calls{0};
     std::atomic<int> consecutive_failures{0};
     std::atomic<std::int64_t> latency_average_ns{0};
+    // When the average last took a sample (CoarseClock, ns since its epoch).
+    std::atomic<std::int64_t> latency_sampled_ns{0};
   } hot;
   alignas(64) std::atomic<int> weight{1};
   std::atomic<bool> ejected{false};
@@ -96,6 +98,9 @@ class Pick {
 // Record functions take no lock shared by all endpoints (ejecting one takes mu_).
 class ServiceCore {
  public:
+  // An endpoint whose latency average took no sample for this long counts as fast again, so that
+  // one the balancer avoided for being slow gets a call now and then to show it recovered.
+  static constexpr std::chrono::seconds kLatencyForgotten{1};
   // How often the probe thread frees retired endpoints when no probe is due sooner.
   static constexpr std::chrono::milliseconds kRetiredSweep{200};
 
