@@ -49,11 +49,11 @@ uint32_t SequenceCheckingProtocol::readMessageBegin_virt(std::string& name, TMes
     awaiting_reply_ = false;
     if (mismatches_) mismatches_->fetch_add(1, std::memory_order_relaxed);
     const std::string got = "'" + name + "' with sequence id " + std::to_string(seqid);
-    throw TProtocolException(
-        TProtocolException::INVALID_DATA,
-        was_awaiting ? "reply " + got + " does not match request '" + expected_name_ +
-                           "' with sequence id " + std::to_string(expected)
-                     : "reply " + got + " arrived with no request waiting for one");
+    throw TProtocolException(TProtocolException::INVALID_DATA,
+                             was_awaiting
+                                 ? "reply " + got + " does not match request '" + expected_name_ +
+                                       "' with sequence id " + std::to_string(expected)
+                                 : "reply " + got + " arrived with no request waiting for one");
   }
   awaiting_reply_ = false;
   seqid = caller_seqid_;

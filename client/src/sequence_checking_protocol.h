@@ -36,8 +36,7 @@ class SequenceCheckingProtocol : public apache::thrift::protocol::TProtocolDecor
   // Throws TProtocolException(INVALID_DATA) naming both sides when the reply's id or method name
   // differs from the request's, or when no request is waiting for a reply; otherwise hands the
   // caller back the id it wrote.
-  uint32_t readMessageBegin_virt(std::string& name,
-                                 apache::thrift::protocol::TMessageType& type,
+  uint32_t readMessageBegin_virt(std::string& name, apache::thrift::protocol::TMessageType& type,
                                  int32_t& seqid) override;
 
  private:

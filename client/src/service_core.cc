@@ -1,13 +1,12 @@
-#include <thriftpool/internal/service_core.h>
-#include <thriftpool/internal/coarse_clock.h>
-
 #include <glog/logging.h>
+#include <thriftpool/internal/coarse_clock.h>
+#include <thriftpool/internal/service_core.h>
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <stdexcept>
 #include <string>
-#include <iterator>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -24,8 +23,7 @@ constexpr int kDraws = 3;
 // xorshift64*, one generator per thread: the balancer's draws take no lock and share no line.
 std::uint64_t NextRandom() {
   thread_local std::uint64_t x =
-      0x9E3779B97F4A7C15ull ^
-      static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) ^
+      0x9E3779B97F4A7C15ull ^ static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) ^
       (static_cast<std::uint64_t>(ThisThreadShard(1u << 20)) << 40);
   x ^= x >> 12;
   x ^= x << 25;
@@ -94,7 +92,8 @@ ServiceCore::ServiceCore(const ServicePoolOptions& options, PoolFactory make_poo
       probe_(std::move(probe)),
       set_(std::make_unique<const EndpointSet>()) {
   ValidateServicePoolOptions(options_);
-  if (!make_pool_ || !probe_) throw std::invalid_argument("ServiceCore: missing pool factory or probe");
+  if (!make_pool_ || !probe_)
+    throw std::invalid_argument("ServiceCore: missing pool factory or probe");
   prober_ = std::thread([this] { ProbeLoop(); });
 }
 
@@ -160,7 +159,8 @@ Pick ServiceCore::Choose(const std::vector<const EndpointState*>& tried) {
 
 Pick ServiceCore::ChooseIn(const EndpointSet& set, const std::vector<const EndpointState*>& tried) {
   const std::size_t n = set.size();
-  if (n == 0) throw NoEndpointError("ServicePool: no endpoints to call (the endpoint set is empty)");
+  if (n == 0)
+    throw NoEndpointError("ServicePool: no endpoints to call (the endpoint set is empty)");
   if (n == 1) return Pick(set[0].get());
   const auto usable = [&](const EndpointState& state) {
     return !state.ejected.load(std::memory_order_relaxed) && !Contains(tried, &state);

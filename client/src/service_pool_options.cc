@@ -12,9 +12,7 @@ void Require(bool ok, const char* field, const std::string& why) {
 
 }  // namespace
 
-const char* ToString(BalancerKind kind) {
-  return kind == BalancerKind::kRoundRobin ? "rr" : "p2c";
-}
+const char* ToString(BalancerKind kind) { return kind == BalancerKind::kRoundRobin ? "rr" : "p2c"; }
 
 BalancerKind ParseBalancerKind(const std::string& text) {
   if (text == "p2c") return BalancerKind::kPowerOfTwoChoices;

@@ -9,7 +9,8 @@ std::size_t ThisThreadShard(std::size_t shards) {
   // Threads in order of first use: consecutive threads get different shards (a hash of the thread
   // id, a stack address, would put many on one).
   static std::atomic<std::size_t> next_thread{0};
-  thread_local const std::size_t thread_number = next_thread.fetch_add(1, std::memory_order_relaxed);
+  thread_local const std::size_t thread_number =
+      next_thread.fetch_add(1, std::memory_order_relaxed);
   return thread_number % shards;
 }
 

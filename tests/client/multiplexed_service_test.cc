@@ -111,15 +111,15 @@ TEST_P(MultiplexedServiceTest, AMultiplexedClientToAPlainServerIsAnApplicationEr
   EXPECT_EQ(users.Stats().sequence_mismatches, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllStacks, MultiplexedServiceTest,
-    ::testing::Values(Stack{TransportKind::kBuffered, ProtocolKind::kBinary},
-                      Stack{TransportKind::kBuffered, ProtocolKind::kCompact},
-                      Stack{TransportKind::kFramed, ProtocolKind::kBinary},
-                      Stack{TransportKind::kFramed, ProtocolKind::kCompact}),
-    [](const ::testing::TestParamInfo<Stack>& info) {
-      return std::string(ToString(info.param.transport)) + "_" + ToString(info.param.protocol);
-    });
+INSTANTIATE_TEST_SUITE_P(AllStacks, MultiplexedServiceTest,
+                         ::testing::Values(Stack{TransportKind::kBuffered, ProtocolKind::kBinary},
+                                           Stack{TransportKind::kBuffered, ProtocolKind::kCompact},
+                                           Stack{TransportKind::kFramed, ProtocolKind::kBinary},
+                                           Stack{TransportKind::kFramed, ProtocolKind::kCompact}),
+                         [](const ::testing::TestParamInfo<Stack>& info) {
+                           return std::string(ToString(info.param.transport)) + "_" +
+                                  ToString(info.param.protocol);
+                         });
 
 }  // namespace
 }  // namespace thriftpool

@@ -156,8 +156,8 @@ TEST_F(ServicePoolTest, AnEmptySetFailsAtOnceWithNoEndpointError) {
 TEST_F(ServicePoolTest, MalformedEndpointsAreRejectedByNameAndChangeNothing) {
   StartServers(1);
   auto pool = MakePool(Endpoints());
-  for (const Endpoint& bad : {Endpoint{"", 9090, 1}, Endpoint{"h", 0, 1}, Endpoint{"h", 99999, 1},
-                              Endpoint{"h", 1, 0}}) {
+  for (const Endpoint& bad :
+       {Endpoint{"", 9090, 1}, Endpoint{"h", 0, 1}, Endpoint{"h", 99999, 1}, Endpoint{"h", 1, 0}}) {
     try {
       pool->Update({Endpoints()[0], bad});
       ADD_FAILURE() << "accepted " << ToString(bad);

@@ -73,8 +73,8 @@ class ClusterTest : public ::testing::Test {
   // Waits until every endpoint has had calls.
   void ExpectEveryEndpointCalled(const UserServicePool& pool) {
     for (const auto& server : servers_) {
-      EXPECT_TRUE(WaitFor([&] { return AttemptsOn(pool, server->port()) > 50; },
-                          milliseconds(5000)))
+      EXPECT_TRUE(
+          WaitFor([&] { return AttemptsOn(pool, server->port()) > 50; }, milliseconds(5000)))
           << "port " << server->port();
     }
   }
@@ -97,7 +97,7 @@ TEST_F(ClusterTest, AKilledReplicaCostsNoCallAndComesBackWhenRestarted) {
   ASSERT_TRUE(WaitFor([&] { return EjectedNow(pool, victim); }, milliseconds(5000)));
   const Millis ejected_after = since_kill.Elapsed();
   std::this_thread::sleep_for(milliseconds(1000) - std::chrono::duration_cast<milliseconds>(
-                                                        std::min(ejected_after, Millis(1000))));
+                                                       std::min(ejected_after, Millis(1000))));
   // From one second after the kill on, it gets nothing.
   const std::uint64_t attempts_at_1s = AttemptsOn(pool, victim);
   std::this_thread::sleep_for(milliseconds(1000));
@@ -109,13 +109,13 @@ TEST_F(ClusterTest, AKilledReplicaCostsNoCallAndComesBackWhenRestarted) {
   EXPECT_TRUE(WaitFor([&] { return !EjectedNow(pool, victim); }, milliseconds(10000)));
   const Millis readmitted_after = since_restart.Elapsed();
   const std::uint64_t attempts_back = AttemptsOn(pool, victim);
-  EXPECT_TRUE(WaitFor([&] { return AttemptsOn(pool, victim) > attempts_back + 50; },
-                      milliseconds(5000)));
+  EXPECT_TRUE(
+      WaitFor([&] { return AttemptsOn(pool, victim) > attempts_back + 50; }, milliseconds(5000)));
   const CallOutcomes outcomes = load.Stop();
   ReportFigure("sigkill", "ejected " + std::to_string(ejected_after.count()) +
                               " ms after the kill; re-admitted " +
-                              std::to_string(readmitted_after.count()) +
-                              " ms after the restart; " + outcomes.Summary());
+                              std::to_string(readmitted_after.count()) + " ms after the restart; " +
+                              outcomes.Summary());
   EXPECT_EQ(outcomes.failed(), 0u) << outcomes.Summary();
   EXPECT_EQ(outcomes.wrong, 0u) << outcomes.Summary();
   EXPECT_GT(outcomes.ok, 1000u);
@@ -193,7 +193,8 @@ TEST(ManyEndpointsTest, AHundredEndpointsAllGetCallsWithinTheirCapsAndNoThreadEa
   pool_options.max_idle = 2;
   const int threads_before = ThreadCount();
   UserServicePool pool(client, pool_options, ServicePoolOptions{}, endpoints);
-  EXPECT_LE(ThreadCount(), threads_before + 1) << "one probe thread for the pool, none per endpoint";
+  EXPECT_LE(ThreadCount(), threads_before + 1)
+      << "one probe thread for the pool, none per endpoint";
   {
     GetUserLoad load(4, Through(pool), milliseconds(0), kUsers);
     EXPECT_TRUE(WaitFor(

@@ -47,10 +47,10 @@ namespace internal {
 // connections in the background. Opens pool.initial_cap connections (throws what the first
 // failed connect throws).
 template <class Client>
-ChannelPool<PooledClient<Client>> MakeConnectionPool(
-    const ClientOptions& client, const PoolOptions& pool,
-    std::shared_ptr<ConnectionCounters> counters,
-    std::function<void(Client&)> keepalive_call) {
+ChannelPool<PooledClient<Client>> MakeConnectionPool(const ClientOptions& client,
+                                                     const PoolOptions& pool,
+                                                     std::shared_ptr<ConnectionCounters> counters,
+                                                     std::function<void(Client&)> keepalive_call) {
   using Conn = PooledClient<Client>;
   using Pinger = typename ChannelPool<Conn>::Pinger;
   return ChannelPool<Conn>(

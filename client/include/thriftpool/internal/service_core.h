@@ -45,8 +45,8 @@ class EndpointPool {
 };
 
 // One endpoint's load and health, and its connection pool. An endpoint that is re-admitted after
-// an ejection gets a new EndpointState (with a new pool) that carries the figures over; the old one,
-// like one removed from the set, is retired and freed once no attempt runs on it.
+// an ejection gets a new EndpointState (with a new pool) that carries the figures over; the old
+// one, like one removed from the set, is retired and freed once no attempt runs on it.
 struct EndpointState {
   EndpointState(const Endpoint& endpoint, std::shared_ptr<EndpointPool> pool)
       : host(endpoint.host), port(endpoint.port), pool(std::move(pool)) {
@@ -71,7 +71,7 @@ struct EndpointState {
   const int port;
   const std::shared_ptr<EndpointPool> pool;
 
-  std::chrono::milliseconds backoff{0};              // guarded by mu_: the wait before the next probe
+  std::chrono::milliseconds backoff{0};  // guarded by mu_: the wait before the next probe
   std::chrono::steady_clock::time_point next_probe;  // guarded by mu_
 };
 
