@@ -113,14 +113,26 @@ PoolCore::PoolCore(const PoolOptions& options, std::unique_ptr<ObjectHooks> hook
       parking_(options.max_idle == options.max_cap && options.min_idle == 0),
       spot_mask_(SpotCount(options) - 1),
       spots_(parking_ ? std::make_unique<ParkingSpot[]>(spot_mask_ + 1) : nullptr),
+      metrics_(options.metrics_name.empty() ? nullptr : std::make_unique<Metrics>()),
+      leak_threshold_(Capped(options.leak_detection_threshold)),
+      tracking_(metrics_ != nullptr || leak_threshold_.count() > 0),
       state_(std::make_unique<State>()) {
   state_->idle.reserve(options_.max_cap);
+  if (leak_threshold_.count() > 0) state_->slots.reserve(options_.max_cap);
+  if (metrics_ != nullptr) {
+    // First, so that a name taken already fails before any connect. A Render may read this core
+    // from now on: everything it reads exists.
+    MetricsRegistry& registry = options_.metrics_registry != nullptr
+                                    ? *options_.metrics_registry
+                                    : MetricsRegistry::Default();
+    registration_ = registry.RegisterPool(options_.metrics_name, options_.metrics_endpoint,
+                                          [this](PoolMetrics* m) { CollectMetrics(m); });
+  }
   try {
     for (std::size_t i = 0; i < options_.initial_cap; ++i) {
-      Slot* slot = NewSlot(hooks_->Create());
+      Slot* slot = NewSlot(CreateObject());
       std::lock_guard<std::mutex> lock(mu_);
-      ++state_->open;
-      ++state_->counters.created;
+      AdmitLocked(slot);
       state_->idle.push_back(slot);
     }
   } catch (...) {
@@ -145,6 +157,24 @@ Slot* PoolCore::NewSlot(void* object) {
     slot->expires_at = Clock::time_point::max();
   }
   return slot;
+}
+
+void* PoolCore::CreateObject() {
+  if (metrics_ == nullptr) return hooks_->Create();
+  const Clock::time_point start = Clock::now();
+  void* object = hooks_->Create();
+  metrics_->Observe(ThisThreadNumber(), kConnectTime, Clock::now() - start);
+  return object;
+}
+
+void PoolCore::AdmitLocked(Slot* slot) {
+  State& st = *state_;
+  ++st.open;
+  ++st.counters.created;
+  if (leak_threshold_.count() > 0) {
+    slot->index = st.slots.size();
+    st.slots.push_back(slot);
+  }
 }
 
 bool PoolCore::CloseObject(Slot* slot) noexcept {
@@ -195,12 +225,18 @@ void PoolCore::PingAndRecheck(const Slot& slot, Clock::time_point* started,
   }
 }
 
-void PoolCore::ForgetLocked(std::uint64_t PoolStats::*reason) {
+void PoolCore::ForgetLocked(Slot* slot, std::uint64_t PoolStats::*reason) {
   State& st = *state_;
   --st.open;
   ++st.closing;
   ++st.counters.closed;
   ++(st.counters.*reason);
+  if (leak_threshold_.count() > 0) {
+    Slot* last = st.slots.back();
+    last->index = slot->index;
+    st.slots[slot->index] = last;
+    st.slots.pop_back();
+  }
 }
 
 std::size_t PoolCore::RoomLocked() const {
@@ -288,7 +324,7 @@ Slot* PoolCore::ShelveLocked(Slot* slot, bool unused) {
     return nullptr;
   }
   if (st.idle.size() >= options_.max_idle) {
-    ForgetLocked(&PoolStats::closed_max_idle);
+    ForgetLocked(slot, &PoolStats::closed_max_idle);
     return slot;
   }
   st.idle.push_back(slot);
@@ -325,7 +361,7 @@ Slot* PoolCore::TryParked(Clock::time_point* started) {
     reason = &PoolStats::closed_on_release;
   }
   --st.out;
-  ForgetLocked(reason);
+  ForgetLocked(slot, reason);
   lock.unlock();
   CloseSlot(slot);
   return nullptr;
@@ -394,17 +430,62 @@ void PoolCore::RefreshParkingLocked() {
   }
 }
 
-Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode) {
+Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode, const char* file,
+                       int line) {
   Clock::time_point started = kNotStarted;
+  Slot* slot = Take(wait, mode, &started);
+  if (tracking_) Lend(slot, started, file, line);
+  return slot;
+}
+
+Slot* PoolCore::Take(std::chrono::milliseconds wait, AcquireMode mode,
+                     Clock::time_point* started) {
   if (parking_ && mode == AcquireMode::kAny) {
-    if (Slot* slot = TryParked(&started)) return slot;
+    if (Slot* slot = TryParked(started)) return slot;
   }
   Lock lock(*this);
   const State& st = *state_;
   if (mode == AcquireMode::kAny && !st.closed && !st.idle.empty()) {
-    if (Slot* slot = CheckOutLocked(lock, PopIdleLocked(), nullptr, &started)) return slot;
+    if (Slot* slot = CheckOutLocked(lock, PopIdleLocked(), nullptr, started)) return slot;
   }
   return AcquireSlow(lock, wait, mode, started);
+}
+
+void PoolCore::Lend(Slot* slot, Clock::time_point started, const char* file, int line) noexcept {
+  if (leak_threshold_.count() > 0) {
+    slot->taken_file.store(file, std::memory_order_relaxed);
+    slot->taken_line.store(line, std::memory_order_relaxed);
+  }
+  // Release: the upkeep reads lent_at (acquire) before where it was taken.
+  slot->lent_at.store(CoarseClock::Now().time_since_epoch().count() & ~kLeakReported,
+                      std::memory_order_release);
+  if (metrics_ != nullptr) {
+    // A Get that neither waited, nor created, nor ran a pinger took a few dozen nanoseconds:
+    // counted as 0 s (below the first bucket's bound) rather than paying two clock readings.
+    metrics_->Observe(ThisThreadNumber(), kAcquireTime,
+                      started == kNotStarted ? Clock::duration::zero() : Clock::now() - started);
+  }
+}
+
+void PoolCore::Unlend(Slot* slot, Clock::time_point now) noexcept {
+  std::int64_t lent;
+  if (leak_threshold_.count() > 0) {
+    // Atomically with the upkeep's mark (a compare-and-swap on the same word): either it marked
+    // this lease before it ended, and this logs its end, or it sees 0 and reports nothing.
+    lent = slot->lent_at.exchange(0, std::memory_order_acq_rel);
+    if ((lent & kLeakReported) != 0) {
+      const Clock::duration held = now.time_since_epoch() - Clock::duration(lent & ~kLeakReported);
+      LogLeak({slot->taken_file.load(std::memory_order_relaxed),
+               slot->taken_line.load(std::memory_order_relaxed), held},
+              /*came_back=*/true);
+    }
+  } else {
+    lent = slot->lent_at.load(std::memory_order_relaxed);
+  }
+  if (metrics_ != nullptr) {
+    metrics_->Observe(ThisThreadNumber(), kUsageTime,
+                      now.time_since_epoch() - Clock::duration(lent & ~kLeakReported));
+  }
 }
 
 Slot* PoolCore::PopIdleLocked() {
@@ -451,7 +532,7 @@ Slot* PoolCore::CheckOutLocked(Lock& lock, Slot* slot, Waiter* waiter, Clock::ti
   if (reason == nullptr) return slot;
   if (waiter != nullptr && !waiter->queued && !st.closed) EnqueueLocked(waiter, /*at_front=*/true);
   --st.out;
-  ForgetLocked(reason);
+  ForgetLocked(slot, reason);
   lock.unlock();
   CloseSlot(slot);
   lock.lock();
@@ -459,13 +540,13 @@ Slot* PoolCore::CheckOutLocked(Lock& lock, Slot* slot, Waiter* waiter, Clock::ti
 }
 
 Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireMode mode,
-                            Clock::time_point started) {
+                            Clock::time_point* started) {
   State& st = *state_;
   std::optional<Waiter> me;  // made only once this Get has to wait
   int yields = 0;            // see kYieldsBeforeWaiting
-  if (started == kNotStarted) started = Clock::now();
+  if (*started == kNotStarted) *started = Clock::now();
   // Capped: Get(milliseconds::max()) waits practically forever instead of overflowing.
-  const Clock::time_point deadline = started + Capped(wait);
+  const Clock::time_point deadline = *started + Capped(wait);
   // Whatever way this Get ends, a waiter leaves the queue and its wait is counted.
   struct WaitEnd {
     PoolCore* core;
@@ -497,7 +578,7 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
       if (me) EndWaitLocked(&*me), me.reset();
       return CreateUnlocked(lock, nullptr);
     } else if (parking_ && !me && yields < kYieldsBeforeWaiting && wait.count() > 0 &&
-               (yields == 0 || Clock::now() - started < kYieldFor)) {
+               (yields == 0 || Clock::now() - *started < kYieldFor)) {
       ++yields;
       lock.unlock();
       std::this_thread::yield();
@@ -535,7 +616,7 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
     // A waiter leaves the queue while it checks what it got, but keeps its deadline, and its
     // place if the check fails (CheckOutLocked); WaitEnd counts its wait once it has a slot.
     if (me) DequeueLocked(&*me);
-    if (Slot* good = CheckOutLocked(lock, slot, me ? &*me : nullptr, &started)) return good;
+    if (Slot* good = CheckOutLocked(lock, slot, me ? &*me : nullptr, started)) return good;
   }
 }
 
@@ -560,7 +641,7 @@ Slot* PoolCore::CreateUnlocked(Lock& lock, Slot* replaced) {
     st.idle.erase(st.idle.begin());
   }
   if (replaced != nullptr) {
-    ForgetLocked(&PoolStats::closed_replaced);
+    ForgetLocked(replaced, &PoolStats::closed_replaced);
     --st.closing;
   }
   ++st.creating;
@@ -568,7 +649,7 @@ Slot* PoolCore::CreateUnlocked(Lock& lock, Slot* replaced) {
   const bool replaced_closed_cleanly = replaced == nullptr || CloseObject(replaced);
   void* object;
   try {
-    object = hooks_->Create();
+    object = CreateObject();
   } catch (...) {
     lock.lock();
     --st.creating;
@@ -581,13 +662,12 @@ Slot* PoolCore::CreateUnlocked(Lock& lock, Slot* replaced) {
   lock.lock();
   if (!replaced_closed_cleanly) ++st.counters.close_errors;
   --st.creating;
-  ++st.open;
-  ++st.counters.created;
+  AdmitLocked(slot);
   if (!st.closed) {
     ++st.out;
     return slot;
   }
-  ForgetLocked(&PoolStats::closed_on_release);
+  ForgetLocked(slot, &PoolStats::closed_on_release);
   lock.unlock();
   CloseSlot(slot);
   lock.lock();
@@ -595,7 +675,9 @@ Slot* PoolCore::CreateUnlocked(Lock& lock, Slot* replaced) {
 }
 
 void PoolCore::Return(Slot* slot, bool broken) noexcept {
-  const Clock::time_point now = needs_time_ ? CoarseClock::Now() : Clock::time_point();
+  const Clock::time_point now =
+      needs_time_ || tracking_ ? CoarseClock::Now() : Clock::time_point();
+  if (tracking_) Unlend(slot, now);
   if (parking_ && !broken && now + CoarseClock::Slack() < slot->expires_at && TryPark(slot, now)) {
     return;
   }
@@ -608,11 +690,11 @@ void PoolCore::ReturnLocked(Slot* slot, bool broken, Clock::time_point now) noex
   --st.out;
   Slot* to_close = slot;
   if (st.closed) {
-    ForgetLocked(&PoolStats::closed_on_release);
+    ForgetLocked(slot, &PoolStats::closed_on_release);
   } else if (broken) {
-    ForgetLocked(&PoolStats::closed_broken);
+    ForgetLocked(slot, &PoolStats::closed_broken);
   } else if (now + CoarseClock::Slack() >= slot->expires_at) {
-    ForgetLocked(&PoolStats::closed_max_lifetime);
+    ForgetLocked(slot, &PoolStats::closed_max_lifetime);
   } else {
     slot->returned_at = slot->checked_at = now;
     slot->returned_by = ThisThreadNumber();
@@ -632,7 +714,7 @@ void PoolCore::Release() noexcept {
     RefreshParkingLocked();
     if (parking_) SweepParkedLocked(/*complete=*/true);
     idle.swap(st.idle);
-    for (std::size_t i = 0; i < idle.size(); ++i) ForgetLocked(&PoolStats::closed_on_release);
+    for (Slot* slot : idle) ForgetLocked(slot, &PoolStats::closed_on_release);
     for (Waiter* w = st.head; w != nullptr; w = w->next) w->cv.notify_one();
     st.upkeep_cv.notify_all();
   }
@@ -641,6 +723,7 @@ void PoolCore::Release() noexcept {
 }
 
 void PoolCore::Abandon() noexcept {
+  registration_.Reset();  // waits for a Render that reads this core
   Release();
   Lock lock(*this);
   state_->abandoned = true;
@@ -652,6 +735,13 @@ void PoolCore::Abandon() noexcept {
 std::size_t PoolCore::IdleCount() const {
   std::lock_guard<std::mutex> lock(mu_);
   return state_->idle.size() + ParkedCountLocked();
+}
+
+void PoolCore::CollectMetrics(PoolMetrics* metrics) const {
+  metrics->stats = Stats();
+  metrics->acquire = metrics_->Histogram(kAcquireTime);
+  metrics->usage = metrics_->Histogram(kUsageTime);
+  metrics->creation = metrics_->Histogram(kConnectTime);
 }
 
 PoolStats PoolCore::Stats() const {

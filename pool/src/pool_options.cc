@@ -34,6 +34,9 @@ void ValidatePoolOptions(const PoolOptions& options) {
   RequireNonNegative(options.wait_timeout, "wait_timeout");
   RequireNonNegative(options.keepalive_interval, "keepalive_interval");
   RequireNonNegative(options.ping_skip_window, "ping_skip_window");
+  RequireNonNegative(options.leak_detection_threshold, "leak_detection_threshold");
+  Require(options.metrics_endpoint.empty() || !options.metrics_name.empty(), "metrics_endpoint",
+          "needs metrics_name (got endpoint \"" + options.metrics_endpoint + "\" without a name)");
   Require(options.lifetime_jitter >= 0.0 && options.lifetime_jitter <= 0.5, "lifetime_jitter",
           "must be within [0, 0.5] (got " + std::to_string(options.lifetime_jitter) + ")");
 }

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "log_limiter.h"
+
 namespace thriftpool {
 namespace internal {
 
@@ -81,6 +83,19 @@ struct alignas(64) PoolCore::State {
   // Stats() from the fields above, `open` and the parking spots.
   std::size_t open = 0;  // slots that exist: idle.size() + out
   PoolStats counters;
+
+  // Leak detection only: every open slot (Slot::index is its place), so that the upkeep finds
+  // the lent ones. Capacity reserved for max_cap.
+  std::vector<Slot*> slots;
+  // For the leak lines; not guarded by mu_ (it has its own lock, taken without mu_).
+  LogLimiter leak_log;
+};
+
+// A lease the upkeep found held past the leak detection threshold.
+struct PoolCore::Leak {
+  const char* file;
+  int line;
+  std::chrono::nanoseconds held;
 };
 
 // The pool's mutex held, like std::unique_lock, except that releasing it also delivers the

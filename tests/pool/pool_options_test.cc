@@ -98,6 +98,12 @@ INSTANTIATE_TEST_SUITE_P(
                     "lifetime_jitter"},
         OptionsCase{"JitterAboveHalf", [](PoolOptions& o) { o.lifetime_jitter = 0.51; },
                     "lifetime_jitter"},
+        OptionsCase{"NegativeLeakDetectionThreshold",
+                    [](PoolOptions& o) { o.leak_detection_threshold = Ms(-1); },
+                    "leak_detection_threshold"},
+        OptionsCase{"MetricsEndpointWithoutName",
+                    [](PoolOptions& o) { o.metrics_endpoint = "127.0.0.1:9090"; },
+                    "metrics_endpoint"},
         OptionsCase{
             "JitterNaN",
             [](PoolOptions& o) { o.lifetime_jitter = std::numeric_limits<double>::quiet_NaN(); },
@@ -130,10 +136,13 @@ INSTANTIATE_TEST_SUITE_P(
         OptionsCase{"JitterZero", [](PoolOptions& o) { o.lifetime_jitter = 0.0; }, ""},
         OptionsCase{"JitterHalf", [](PoolOptions& o) { o.lifetime_jitter = 0.5; }, ""},
         OptionsCase{"WaitTimeoutZero", [](PoolOptions& o) { o.wait_timeout = Ms(0); }, ""},
+        OptionsCase{"LeakDetectionThresholdOneMs",
+                    [](PoolOptions& o) { o.leak_detection_threshold = Ms(1); }, ""},
         OptionsCase{"EveryDurationAtItsLargest",
                     [](PoolOptions& o) {
                       o.idle_timeout = o.max_lifetime = o.wait_timeout = Ms::max();
                       o.keepalive_interval = o.ping_skip_window = Ms::max();
+                      o.leak_detection_threshold = Ms::max();
                     },
                     ""}),
     CaseName);

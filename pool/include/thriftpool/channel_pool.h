@@ -53,8 +53,9 @@ class ChannelPool {
   // Checks an object: false (or an exception) means dead, and the object is closed.
   using Pinger = std::function<bool(T&)>;
 
-  // Throws std::invalid_argument naming the field for bad options or a missing factory or closer.
-  // Opens options.initial_cap objects; a factory exception propagates.
+  // Throws std::invalid_argument naming the field for bad options or a missing factory or closer,
+  // or when options.metrics_name is registered already. Opens options.initial_cap objects; a
+  // factory exception propagates.
   // `pinger` (optional) checks each object on take-out (see PoolOptions::ping_skip_window), and,
   // with PoolOptions::keepalive_interval, idle objects in the background.
   ChannelPool(PoolOptions options, Factory factory, Closer closer, Pinger pinger = nullptr)
@@ -78,18 +79,25 @@ class ChannelPool {
   // once when nothing is free, milliseconds::max() waits practically forever (durations are
   // capped at 100 years). A pinger or factory already running is not cut short. Throws
   // PoolTimeoutError when the wait ends empty, PoolClosedError after Release, or what the
-  // factory throws.
-  Lease<T> Get() { return Get(core_->options().wait_timeout); }
-  Lease<T> Get(std::chrono::milliseconds wait) {
-    return Lease<T>(core_, core_->Acquire(wait, internal::AcquireMode::kAny));
+  // factory throws. `file` and `line` (the caller's, by default) are where leak detection says
+  // the lease was taken; a wrapper passes on its own caller's.
+  Lease<T> Get(const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+    return Get(core_->options().wait_timeout, file, line);
+  }
+  Lease<T> Get(std::chrono::milliseconds wait, const char* file = __builtin_FILE(),
+               int line = __builtin_LINE()) {
+    return Lease<T>(core_, core_->Acquire(wait, internal::AcquireMode::kAny, file, line));
   }
   // Like Get, but always a newly created object, never one that was lent before: an idle one is
   // closed to make room if needed, and when it has to wait, the place of whatever is returned
   // first (that object is closed). For a last attempt after failures on pooled objects.
-  Lease<T> GetFresh(std::chrono::milliseconds wait) {
-    return Lease<T>(core_, core_->Acquire(wait, internal::AcquireMode::kFresh));
+  Lease<T> GetFresh(std::chrono::milliseconds wait, const char* file = __builtin_FILE(),
+                    int line = __builtin_LINE()) {
+    return Lease<T>(core_, core_->Acquire(wait, internal::AcquireMode::kFresh, file, line));
   }
-  Lease<T> GetFresh() { return GetFresh(core_->options().wait_timeout); }
+  Lease<T> GetFresh(const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+    return GetFresh(core_->options().wait_timeout, file, line);
+  }
 
   // Gives the object back for reuse (or closes it if it was marked broken), leaving `lease`
   // empty. Throws std::invalid_argument if the lease is empty or from another pool.

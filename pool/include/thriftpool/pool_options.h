@@ -4,8 +4,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string>
 
 namespace thriftpool {
+
+class MetricsRegistry;
 
 // Every duration of 0 means "off"; a duration longer than 100 years counts as 100 years
 // ("practically forever": milliseconds::max() is fine). Durations are checked with a clock of a
@@ -47,11 +50,30 @@ struct PoolOptions {
   std::chrono::milliseconds ping_skip_window{500};
   // Largest part of max_lifetime cut at random per connection, in [0, 0.5].
   double lifetime_jitter = 0.025;
+
+  // Metrics (README.md, "Metrics"). Empty: off, and the pool records nothing. Otherwise the pool
+  // records its histograms (time in Get, lease usage, connect time) and registers itself in
+  // metrics_registry under this name (the `pool` label) until it is destroyed; its constructor
+  // throws std::invalid_argument if that name (with metrics_endpoint) is registered already.
+  std::string metrics_name;
+  // The `endpoint` label of the pool's series (a pool over many endpoints has one per endpoint);
+  // empty: no such label. Only with metrics_name.
+  std::string metrics_endpoint;
+  // Where the pool registers; nullptr: MetricsRegistry::Default(). Must outlive the pool.
+  MetricsRegistry* metrics_registry = nullptr;
+
+  // Leak detection (README.md, "Leak detection"): a lease held longer than this logs a glog
+  // WARNING naming the pool, how long, and the file and line of the Get that took it, counts in
+  // PoolStats::leaks_detected, and logs again when the lease comes back. Checked by the
+  // background upkeep (so within about half the threshold, at most 1 s, of the moment it is
+  // passed). 0: off, and nothing is recorded per Get.
+  std::chrono::milliseconds leak_detection_threshold{0};
 };
 
 // Throws std::invalid_argument naming the offending field when `options` is not usable: max_cap 0,
 // initial_cap > max_idle, max_idle > max_cap, min_idle > max_idle, a negative duration, or
-// lifetime_jitter outside [0, 0.5]. Any non-negative duration is accepted (see above).
+// lifetime_jitter outside [0, 0.5], or metrics_endpoint without metrics_name. Any non-negative
+// duration is accepted (see above).
 void ValidatePoolOptions(const PoolOptions& options);
 
 }  // namespace thriftpool

@@ -40,6 +40,9 @@ struct PoolStats {
   std::uint64_t wait_timeouts = 0;
   std::chrono::nanoseconds wait_duration{0};      // total time spent waiting
   std::chrono::nanoseconds max_wait_duration{0};  // longest single wait
+
+  // Leases found held longer than PoolOptions::leak_detection_threshold (each counted once).
+  std::uint64_t leaks_detected = 0;
 };
 
 }  // namespace thriftpool

@@ -2,6 +2,8 @@
 #ifndef THRIFTPOOL_INTERNAL_POOL_CORE_H_
 #define THRIFTPOOL_INTERNAL_POOL_CORE_H_
 
+#include <thriftpool/internal/metric_shards.h>
+#include <thriftpool/metrics_registry.h>
 #include <thriftpool/pool_options.h>
 #include <thriftpool/pool_stats.h>
 
@@ -12,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -46,7 +49,18 @@ struct Slot {
   // The thread that returned it last, by its ThisThreadNumber() (see PopIdleLocked); no thread's
   // number at first. A thread that takes over an exited one's number inherits its preference.
   std::size_t returned_by = ~std::size_t{0};
+  // While lent out, with metrics or leak detection on: when it was lent (coarse clock, ns since
+  // its epoch, lowest bit clear; 0 when not lent), plus kLeakReported once the upkeep reported
+  // it; and the file and line of the Get. Atomic: the upkeep reads them while the lease is out.
+  std::atomic<std::int64_t> lent_at{0};
+  std::atomic<const char*> taken_file{nullptr};
+  std::atomic<int> taken_line{0};
+  // Its place in State::slots (leak detection only).
+  std::size_t index = 0;
 };
+
+// Set in Slot::lent_at once the lease was reported as a leak.
+constexpr std::int64_t kLeakReported = 1;
 
 // Where a Put leaves a slot for the thread that returned it, without the pool's lock (see
 // pool_core.cc). Each on a cache line of its own, so threads on different spots share no line.
@@ -71,9 +85,9 @@ class PoolCore {
   PoolCore(const PoolCore&) = delete;
   PoolCore& operator=(const PoolCore&) = delete;
 
-  // Hands out a slot, waiting at most `wait`. Throws PoolTimeoutError, PoolClosedError, or
-  // whatever the factory throws.
-  Slot* Acquire(std::chrono::milliseconds wait, AcquireMode mode);
+  // Hands out a slot, waiting at most `wait`, for a caller at `file`:`line` (leak reports).
+  // Throws PoolTimeoutError, PoolClosedError, or whatever the factory throws.
+  Slot* Acquire(std::chrono::milliseconds wait, AcquireMode mode, const char* file, int line);
   // Takes a slot back: kept, handed to a waiter, or closed (broken, expired, over max_idle,
   // released).
   void Return(Slot* slot, bool broken) noexcept;
@@ -92,6 +106,29 @@ class PoolCore {
   struct Waiter;
   struct State;
   class Lock;
+  struct Leak;
+
+  // The histograms of metrics_.
+  enum Histogram { kAcquireTime, kUsageTime, kConnectTime, kHistograms };
+  using Metrics = MetricShards<kHistograms, 0>;
+
+  // Acquire without the accounting: sets `*started` when the Get waited, created or ran a pinger
+  // (see AcquireSlow).
+  Slot* Take(std::chrono::milliseconds wait, AcquireMode mode, Clock::time_point* started);
+  // Accounting for a slot lent to a caller (metrics or leak detection on): `started` as above.
+  void Lend(Slot* slot, Clock::time_point started, const char* file, int line) noexcept;
+  // Accounting for a lease that ended at `now` (coarse): its usage time, a leak's second line.
+  void Unlend(Slot* slot, Clock::time_point now) noexcept;
+  // Runs the factory (timed, with metrics on).
+  void* CreateObject();
+  // Counts a slot made by CreateObject as open.
+  void AdmitLocked(Slot* slot);
+  // Leak detection (upkeep.cc): marks the leases held past the threshold and appends them.
+  void FindLeaksLocked(Clock::time_point now, std::vector<Leak>* leaks);
+  // Logs a leak found by the upkeep, or (`came_back`) the end of a lease reported as one; at
+  // most a few lines a minute (State::leak_log).
+  void LogLeak(const Leak& leak, bool came_back) noexcept;
+  void CollectMetrics(PoolMetrics* metrics) const;
 
   // Lock-free hot path (parking_ only). TryParked takes the slot parked in this thread's spot and
   // checks it (nullptr: none, or it failed and was closed); TryPark parks a returned slot (false:
@@ -119,7 +156,7 @@ class PoolCore {
   // wait ends at `started` + `wait`, where `started` is when this Get first ran a pinger, or else
   // (kNotStarted) when it came here.
   Slot* AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireMode mode,
-                    Clock::time_point started);
+                    Clock::time_point* started);
   // Takes the most recently returned idle slot for a caller (asks for a refill below min_idle).
   Slot* PopIdleLocked();
   // Returns `slot` if it may be handed out (not expired, pinger passed, pool open); otherwise
@@ -149,9 +186,9 @@ class PoolCore {
                std::uint64_t PoolStats::** reason) const;
   // Whether the take-out pinger must run for `slot` (outside ping_skip_window).
   bool PingDue(const Slot& slot, Clock::time_point coarse_now) const;
-  // Counts one slot leaving `open` for `reason`; it stays counted in `closing` (and so under
+  // Counts `slot` leaving `open` for `reason`; it stays counted in `closing` (and so under
   // max_cap) until the caller, after unlocking, has closed it with CloseSlot.
-  void ForgetLocked(std::uint64_t PoolStats::*reason);
+  void ForgetLocked(Slot* slot, std::uint64_t PoolStats::*reason);
   // Puts a returned, checked or refilled slot where it belongs: to a starving waiter, on the idle
   // stack, or (over max_idle) out: returns the slot to close, or nullptr. `unused`: the slot was
   // never lent, so even a GetFresh waiter may have it as it is (others replace it).
@@ -194,6 +231,10 @@ class PoolCore {
   const bool parking_;
   const std::size_t spot_mask_;                 // spots_ has spot_mask_ + 1 entries (a power of 2)
   const std::unique_ptr<ParkingSpot[]> spots_;  // lock-free; empty unless parking_
+  const std::unique_ptr<Metrics> metrics_;      // lock-free; null unless metrics_name is set
+  const Clock::duration leak_threshold_;        // 0: leak detection off
+  // Whether a lent slot is stamped with the time it was lent (metrics or leak detection on).
+  const bool tracking_;
 
   std::unique_ptr<State> state_;  // guarded by mu_ (the pointer itself never changes)
   std::thread upkeep_;            // started by the constructor, joined by Release
@@ -204,6 +245,9 @@ class PoolCore {
   // Set (under mu_) while the pool is closed or a Get waits, so that Puts go through the lock,
   // where a waiter is served. Read without the lock by the fast path; its own line, rarely written.
   alignas(64) std::atomic<bool> parking_blocked_{false};
+
+  // Last: ended first, so that no Render reads a core being torn down. Reset by Abandon.
+  MetricsRegistry::Registration registration_;
 };
 
 }  // namespace internal
