@@ -31,7 +31,7 @@ endforeach()
 string(STRIP "${THRIFTPOOL_PC_LIBS}" THRIFTPOOL_PC_LIBS)
 # glog is used inside the libraries only: a static archive needs it on the user's link line.
 set(THRIFTPOOL_PC_REQUIRES "thrift >= 0.17")
-set(THRIFTPOOL_PC_REQUIRES_PRIVATE "libglog")
+set(THRIFTPOOL_PC_REQUIRES_PRIVATE "Requires.private: libglog")
 if(_static)
   string(APPEND THRIFTPOOL_PC_REQUIRES ", libglog")
   set(THRIFTPOOL_PC_REQUIRES_PRIVATE "")
