@@ -20,7 +20,9 @@
 #include <thriftpool/channel_pool.h>
 #include <thriftpool/client_options.h>
 #include <thriftpool/internal/call_loop.h>
+#include <thriftpool/internal/metric_shards.h>
 #include <thriftpool/internal/retry_gate.h>
+#include <thriftpool/metrics_registry.h>
 #include <thriftpool/pooled_client.h>
 #include <thriftpool/thrift_connection.h>
 
@@ -53,20 +55,30 @@ class ThriftClientPool {
   // after the socket probe: e.g. [](Client& c) { c.ping(); }. Throwing means dead.
   using KeepaliveCall = std::function<void(Client&)>;
 
-  // Throws std::invalid_argument naming the field for bad options; opens pool.initial_cap
-  // connections (a connect failure propagates as TTransportException).
+  // Throws std::invalid_argument naming the field for bad options (or when pool.metrics_name is
+  // registered already); opens pool.initial_cap connections (a connect failure propagates as
+  // TTransportException). With pool.metrics_name set, the calls are counted too (README.md,
+  // "Metrics").
   ThriftClientPool(const ClientOptions& client, const PoolOptions& pool,
                    KeepaliveCall keepalive_call = nullptr)
       : options_(Validated(client)),
         retry_(client.retry),
+        call_metrics_(pool.metrics_name.empty() ? nullptr : std::make_unique<CallShards>()),
         pool_(internal::MakeConnectionPool<Client>(options_, pool, counters_,
-                                                   std::move(keepalive_call))) {}
+                                                   std::move(keepalive_call))),
+        call_registration_(RegisterCalls(pool)) {}
 
   // Lends a connection (see ChannelPool::Get). The caller must MarkBroken() it after a
   // TTransportException or TProtocolException: its stream may be out of sync, and reusing it
-  // could hand a later caller someone else's answer. Call does this by itself.
-  Lease<Conn> Get() { return pool_.Get(); }
-  Lease<Conn> Get(std::chrono::milliseconds wait) { return pool_.Get(wait); }
+  // could hand a later caller someone else's answer. Call does this by itself. `file` and
+  // `line`: where leak detection says the lease was taken (the caller's, by default).
+  Lease<Conn> Get(const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
+    return pool_.Get(file, line);
+  }
+  Lease<Conn> Get(std::chrono::milliseconds wait, const char* file = __builtin_FILE(),
+                  int line = __builtin_LINE()) {
+    return pool_.Get(wait, file, line);
+  }
 
   // Runs fn(client) on a pooled connection and returns what fn returns.
   // - TTransportException / TProtocolException: the connection is discarded. The call is tried
@@ -77,10 +89,14 @@ class ThriftClientPool {
   //   stream is in sync) and the exception reaches the caller.
   // - Any other exception from fn: the connection is discarded, the exception propagates.
   // - Get's errors (PoolTimeoutError, PoolClosedError, a connect failure) propagate, not retried.
+  // `file` and `line` (the caller's, by default) are where leak detection says its connection
+  // was taken.
   template <class Fn>
-  std::invoke_result_t<Fn&, Client&> Call(Fn&& fn, CallOptions call = {}) {
+  std::invoke_result_t<Fn&, Client&> Call(Fn&& fn, CallOptions call = {},
+                                          const char* file = __builtin_FILE(),
+                                          int line = __builtin_LINE()) {
     retry_.RecordCall();
-    CallPolicy policy{*this};
+    CallPolicy policy{*this, file, line};
     return internal::RunCall<Client>(policy, fn, call.idempotent);
   }
 
@@ -106,21 +122,61 @@ class ThriftClientPool {
     return options;
   }
 
+  // The call metrics: the duration histogram, and calls by CallOutcome.
+  using CallShards = internal::MetricShards<1, kCallOutcomes>;
+  using Clock = std::chrono::steady_clock;
+
   // RunCall's policy: Get's errors (a connect failure among them) reach the caller unretried.
+  // With metrics on, it counts the call when it ends (it lives as long as the Call).
   struct CallPolicy {
-    Lease<Conn> Acquire(bool fresh) { return fresh ? owner.pool_.GetFresh() : owner.pool_.Get(); }
+    Lease<Conn> Acquire(bool fresh) {
+      outcome = CallOutcome::kNoConnection;  // unless an attempt runs
+      return fresh ? owner.pool_.GetFresh(file, line) : owner.pool_.Get(file, line);
+    }
     bool RetryAcquire(int /*attempt*/) { return false; }
-    void Finished(Lease<Conn>& /*lease*/, internal::AttemptOutcome /*outcome*/,
-                  std::chrono::nanoseconds /*elapsed*/) {}
+    void Finished(Lease<Conn>& /*lease*/, internal::AttemptOutcome attempt,
+                  std::chrono::nanoseconds /*elapsed*/) {
+      static_assert(static_cast<int>(internal::AttemptOutcome::kOtherError) ==
+                    static_cast<int>(CallOutcome::kOtherError));
+      outcome = static_cast<CallOutcome>(attempt);
+    }
     bool MayRetry(int attempt, bool safe) { return owner.retry_.MayRetry(attempt, safe); }
     int max_retries() const { return owner.retry_.max_retries(); }
+    ~CallPolicy() {
+      if (owner.call_metrics_ == nullptr) return;
+      const std::size_t thread = internal::ThisThreadNumber();
+      owner.call_metrics_->Add(thread, static_cast<int>(outcome));
+      owner.call_metrics_->Observe(thread, 0, Clock::now() - start);
+    }
     ThriftClientPool& owner;
+    const char* file;
+    int line;
+    CallOutcome outcome = CallOutcome::kNoConnection;
+    const Clock::time_point start =
+        owner.call_metrics_ != nullptr ? Clock::now() : Clock::time_point();
   };
+
+  MetricsRegistry::Registration RegisterCalls(const PoolOptions& pool) {
+    if (call_metrics_ == nullptr) return {};
+    MetricsRegistry& registry =
+        pool.metrics_registry != nullptr ? *pool.metrics_registry : MetricsRegistry::Default();
+    return registry.RegisterCalls(pool.metrics_name, pool.metrics_endpoint, [this](CallMetrics* m) {
+      for (std::size_t i = 0; i < kCallOutcomes; ++i) {
+        m->calls[i] = call_metrics_->Counter(static_cast<int>(i));
+      }
+      m->retries = retry_.retries();
+      m->retries_denied = retry_.retries_denied();
+      m->duration = call_metrics_->Histogram(0);
+    });
+  }
 
   const ClientOptions options_;
   internal::RetryGate retry_;
   const std::shared_ptr<ConnectionCounters> counters_ = std::make_shared<ConnectionCounters>();
-  ChannelPool<Conn> pool_;  // last: destroyed first, while the members its callbacks use live
+  const std::unique_ptr<CallShards> call_metrics_;  // null unless metrics are on
+  ChannelPool<Conn> pool_;  // destroyed before the members its callbacks use
+  // Last: unregistered first, while what Render reads lives.
+  MetricsRegistry::Registration call_registration_;
 };
 
 }  // namespace thriftpool
