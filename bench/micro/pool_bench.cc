@@ -16,6 +16,10 @@
 //    added (each thread soon cycles on an object parked for it, without the pool's lock).
 //    "timeouts:on" sets idle_timeout 60 s and max_lifetime 10 min, enabled but never firing, to
 //    price the clock reads and expiry checks that they need.
+//  - PoolGetPut/timeouts:{off,on}/max_cap:N/{metrics,leak_detection}:on/.../threads:N (N = 1, 2):
+//    the uncontended cases with metrics on (histograms recorded, the pool registered) or leak
+//    detection on (a threshold never reached); the summary's (f) lines give on - off per thread
+//    (target for metrics: <= 10 ns).
 //  - PoolGetPut/timeouts:{off,on}/max_cap:2/.../threads:{8,16}: contended, more threads than
 //    objects, so Gets find nothing free and yield or wait for a Put. Measures whether throughput
 //    holds up as waiters pile up, and reports the pool's wait statistics (waits per cycle, longest
@@ -80,16 +84,40 @@ constexpr double kGoTwoThreadsNs = 191;
 constexpr double kGoIdleTimeoutSerialNs = 210;
 constexpr double kGoIdleTimeoutTwoThreadsNs = 240;
 
+// What a PoolGetPut benchmark turns on besides the timeouts.
+enum class Feature {
+  kNone,
+  kMetrics,        // PoolOptions::metrics_name: the histograms recorded, the pool registered
+  kLeakDetection,  // PoolOptions::leak_detection_threshold (never reached)
+};
+constexpr Feature kFeatures[] = {Feature::kMetrics, Feature::kLeakDetection};
+// The threads of the cases with a feature on (uncontended, one object per thread).
+constexpr int kFeatureThreads[] = {1, 2};
+
 // One PoolGetPut benchmark.
 struct PoolCase {
   bool timeouts;  // idle_timeout and max_lifetime on (never firing) or off
   std::size_t max_cap;
   int threads;
+  Feature feature = Feature::kNone;
 };
 
-std::string PoolCaseName(bool timeouts, std::size_t max_cap) {
+const char* FeatureName(Feature feature) {
+  switch (feature) {
+    case Feature::kMetrics:
+      return "metrics";
+    case Feature::kLeakDetection:
+      return "leak_detection";
+    case Feature::kNone:
+      break;
+  }
+  return "";
+}
+
+std::string PoolCaseName(bool timeouts, std::size_t max_cap, Feature feature = Feature::kNone) {
   return std::string("PoolGetPut/timeouts:") + (timeouts ? "on" : "off") +
-         "/max_cap:" + std::to_string(max_cap);
+         "/max_cap:" + std::to_string(max_cap) +
+         (feature == Feature::kNone ? "" : std::string("/") + FeatureName(feature) + ":on");
 }
 
 PoolOptions MakeOptions(const PoolCase& c) {
@@ -104,6 +132,9 @@ PoolOptions MakeOptions(const PoolCase& c) {
     options.idle_timeout = std::chrono::seconds(60);
     options.max_lifetime = std::chrono::minutes(10);
   }
+  if (c.feature == Feature::kMetrics) options.metrics_name = "pool_bench";
+  if (c.feature == Feature::kLeakDetection)
+    options.leak_detection_threshold = std::chrono::minutes(1);
   return options;
 }
 
@@ -271,8 +302,13 @@ void RegisterBenchmarks() {
       cases.push_back({timeouts, static_cast<std::size_t>(threads), threads});
     }
     for (int threads : kContendedThreads) cases.push_back({timeouts, kContendedMaxCap, threads});
+    for (Feature feature : kFeatures) {
+      for (int threads : kFeatureThreads) {
+        cases.push_back({timeouts, static_cast<std::size_t>(threads), threads, feature});
+      }
+    }
     for (const PoolCase& c : cases) {
-      benchmark::RegisterBenchmark(PoolCaseName(c.timeouts, c.max_cap).c_str(),
+      benchmark::RegisterBenchmark(PoolCaseName(c.timeouts, c.max_cap, c.feature).c_str(),
                                    [c](benchmark::State& state) {
                                      RunSharedCycles<PoolGetPut>(state, Process::kMultiThreaded, c);
                                    })
@@ -465,6 +501,29 @@ class Summary {
             faster >= 4);
       } else {
         NotRun("(e) 2 threads vs Go silenceper/pool", t);
+      }
+
+      // What a feature costs: the same case with it on, minus with it off.
+      for (Feature feature : kFeatures) {
+        for (int threads : kFeatureThreads) {
+          const std::string what = std::string("(f) ") + FeatureName(feature) + " on - off, " +
+                                   std::to_string(threads) + " thread" + (threads > 1 ? "s" : "");
+          const auto size = static_cast<std::size_t>(threads);
+          const std::optional<Figures> off = Pool(timeouts, size, threads);
+          const std::optional<Figures> on =
+              results_.Find(PoolCaseName(timeouts, size, feature), threads);
+          if (!off || !on) {
+            NotRun(what.c_str(), t);
+            continue;
+          }
+          // Per thread: with 2 threads the Time column halves what each thread pays.
+          const double diff = on->thread_ns_per_cycle - off->thread_ns_per_cycle;
+          Target(
+              what.c_str(), t,
+              Format("per thread %.1f - %.1f ns = %+.1f ns (<= 10 ns); allocs/cycle %.3g (0)",
+                     on->thread_ns_per_cycle, off->thread_ns_per_cycle, diff, on->allocs_per_cycle),
+              diff <= 10 && on->allocs_per_cycle == 0);
+        }
       }
     }
   }

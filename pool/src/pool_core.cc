@@ -336,7 +336,7 @@ ParkingSpot& PoolCore::SpotOf(std::size_t thread_number) const {
   return spots_[thread_number & spot_mask_];
 }
 
-Slot* PoolCore::TryParked(Clock::time_point* started) {
+Slot* PoolCore::TryParked(Clock::time_point* started, Clock::time_point* coarse_now) {
   std::atomic<std::uintptr_t>& spot = SpotOf(ThisThreadNumber()).slot;
   std::uintptr_t parked = spot.load(std::memory_order_relaxed);
   // A set kParkingBit belongs to another thread on this spot, mid-Put: not ours to take.
@@ -346,6 +346,7 @@ Slot* PoolCore::TryParked(Clock::time_point* started) {
   }
   Slot* slot = reinterpret_cast<Slot*>(parked);
   const Clock::time_point now = needs_time_ ? CoarseClock::Now() : Clock::time_point();
+  *coarse_now = now;
   std::uint64_t PoolStats::*reason = nullptr;
   if (needs_time_ && Expired(*slot, now, &reason)) {
     // `reason` says which limit it passed.
@@ -433,15 +434,16 @@ void PoolCore::RefreshParkingLocked() {
 Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode, const char* file,
                        int line) {
   Clock::time_point started = kNotStarted;
-  Slot* slot = Take(wait, mode, &started);
-  if (tracking_) Lend(slot, started, file, line);
+  Clock::time_point coarse_now;
+  Slot* slot = Take(wait, mode, &started, &coarse_now);
+  if (tracking_) Lend(slot, started, coarse_now, file, line);
   return slot;
 }
 
-Slot* PoolCore::Take(std::chrono::milliseconds wait, AcquireMode mode,
-                     Clock::time_point* started) {
+Slot* PoolCore::Take(std::chrono::milliseconds wait, AcquireMode mode, Clock::time_point* started,
+                     Clock::time_point* coarse_now) {
   if (parking_ && mode == AcquireMode::kAny) {
-    if (Slot* slot = TryParked(started)) return slot;
+    if (Slot* slot = TryParked(started, coarse_now)) return slot;
   }
   Lock lock(*this);
   const State& st = *state_;
@@ -451,19 +453,29 @@ Slot* PoolCore::Take(std::chrono::milliseconds wait, AcquireMode mode,
   return AcquireSlow(lock, wait, mode, started);
 }
 
-void PoolCore::Lend(Slot* slot, Clock::time_point started, const char* file, int line) noexcept {
+void PoolCore::Lend(Slot* slot, Clock::time_point started, Clock::time_point coarse_now,
+                    const char* file, int line) noexcept {
+  // A Get that neither waited, nor created, nor ran a pinger took a few dozen nanoseconds: its
+  // acquire time counts as 0 s (below the first bucket's bound) rather than paying two precise
+  // clock readings, and the lease's start is the coarse time the Get may have read already.
+  Clock::time_point now;
+  if (started != kNotStarted) {
+    now = Clock::now();
+  } else {
+    now = coarse_now != Clock::time_point() ? coarse_now : CoarseClock::Now();
+  }
   if (leak_threshold_.count() > 0) {
     slot->taken_file.store(file, std::memory_order_relaxed);
     slot->taken_line.store(line, std::memory_order_relaxed);
   }
   // Release: the upkeep reads lent_at (acquire) before where it was taken.
-  slot->lent_at.store(CoarseClock::Now().time_since_epoch().count() & ~kLeakReported,
-                      std::memory_order_release);
+  slot->lent_at.store(now.time_since_epoch().count() & ~kLeakReported, std::memory_order_release);
   if (metrics_ != nullptr) {
-    // A Get that neither waited, nor created, nor ran a pinger took a few dozen nanoseconds:
-    // counted as 0 s (below the first bucket's bound) rather than paying two clock readings.
-    metrics_->Observe(ThisThreadNumber(), kAcquireTime,
-                      started == kNotStarted ? Clock::duration::zero() : Clock::now() - started);
+    if (started == kNotStarted) {
+      metrics_->ObserveZero(ThisThreadNumber(), kAcquireTime);
+    } else {
+      metrics_->Observe(ThisThreadNumber(), kAcquireTime, now - started);
+    }
   }
 }
 

@@ -45,17 +45,24 @@ struct NumberHolder {
   }
 };
 
+// A thread_local with a destructor is reached through an initialisation check on each use; this
+// plain one is not, and the holder is touched once per thread. Initial-exec: the library is built
+// position-independent, where the default model calls __tls_get_addr on every read; this one is a
+// single %fs-relative load (8 bytes of the static TLS that every process reserves).
+__attribute__((tls_model("initial-exec"))) thread_local std::size_t number = kNoNumber;
+
+// The first call of a thread, out of line so that the fast path saves no registers.
+__attribute__((noinline)) std::size_t TakeNumber() {
+  thread_local NumberHolder holder;
+  holder.number = number = NumberBook::Get().Take();
+  return number;
+}
+
 }  // namespace
 
 std::size_t ThisThreadNumber() {
-  // A thread_local with a destructor is reached through an initialisation check on each use; this
-  // plain one is not, and the holder is touched once per thread.
-  thread_local std::size_t number = kNoNumber;
-  if (number == kNoNumber) {
-    thread_local NumberHolder holder;
-    holder.number = number = NumberBook::Get().Take();
-  }
-  return number;
+  const std::size_t n = number;
+  return n != kNoNumber ? n : TakeNumber();
 }
 
 }  // namespace internal

@@ -113,10 +113,13 @@ class PoolCore {
   using Metrics = MetricShards<kHistograms, 0>;
 
   // Acquire without the accounting: sets `*started` when the Get waited, created or ran a pinger
-  // (see AcquireSlow).
-  Slot* Take(std::chrono::milliseconds wait, AcquireMode mode, Clock::time_point* started);
-  // Accounting for a slot lent to a caller (metrics or leak detection on): `started` as above.
-  void Lend(Slot* slot, Clock::time_point started, const char* file, int line) noexcept;
+  // (see AcquireSlow), and `*coarse_now` when it read the coarse clock on the lock-free path.
+  Slot* Take(std::chrono::milliseconds wait, AcquireMode mode, Clock::time_point* started,
+             Clock::time_point* coarse_now);
+  // Accounting for a slot lent to a caller (metrics or leak detection on), `started` and
+  // `coarse_now` as Take left them.
+  void Lend(Slot* slot, Clock::time_point started, Clock::time_point coarse_now, const char* file,
+            int line) noexcept;
   // Accounting for a lease that ended at `now` (coarse): its usage time, a leak's second line.
   void Unlend(Slot* slot, Clock::time_point now) noexcept;
   // Runs the factory (timed, with metrics on).
@@ -133,8 +136,8 @@ class PoolCore {
   // Lock-free hot path (parking_ only). TryParked takes the slot parked in this thread's spot and
   // checks it (nullptr: none, or it failed and was closed); TryPark parks a returned slot (false:
   // the spot is taken or parking is blocked, so the caller must shelve it under the lock).
-  // `started` (see AcquireSlow) is set when a pinger runs.
-  Slot* TryParked(Clock::time_point* started);
+  // `started` (see AcquireSlow) is set when a pinger runs; `*coarse_now` when it reads the clock.
+  Slot* TryParked(Clock::time_point* started, Clock::time_point* coarse_now);
   bool TryPark(Slot* slot, Clock::time_point now);
   // The spot of the thread with this ThisThreadNumber() (threads beyond the spots share them).
   ParkingSpot& SpotOf(std::size_t thread_number) const;
