@@ -76,6 +76,9 @@ DEFINE_int64(send_timeout_ms, kClientDefaults.send_timeout.count(), "Send timeou
 DEFINE_bool(check_sequence_ids, kClientDefaults.check_sequence_ids,
             "Number every request and check each reply's id and method name (off only to measure "
             "what the check costs).");
+DEFINE_bool(metrics, false,
+            "Pool mode: record the pool's metrics and register it as \"user_client\" "
+            "in the default MetricsRegistry (off by default; to measure what metrics cost).");
 DEFINE_bool(multiplex, false,
             "Call UserService through TMultiplexedProtocol, as served by user_server --multiplex "
             "(the embedded server is then multiplexed too).");
@@ -187,6 +190,11 @@ PoolOptions ReadPoolOptions(int threads) {
   pool.wait_timeout = milliseconds(FLAGS_wait_timeout_ms);
   pool.keepalive_interval = milliseconds(FLAGS_keepalive_ms);
   pool.ping_skip_window = milliseconds(FLAGS_ping_skip_ms);
+  if (FLAGS_metrics) {
+    // Each endpoint's pool would need its own endpoint label (not yet set by ServicePool).
+    if (!FLAGS_endpoints.empty()) Fail("--metrics works with --server, not with --endpoints");
+    pool.metrics_name = "user_client";
+  }
   ValidateNamingFlag(ValidatePoolOptions, pool);
   return pool;
 }
