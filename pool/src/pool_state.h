@@ -2,6 +2,7 @@
 #ifndef THRIFTPOOL_POOL_SRC_POOL_STATE_H_
 #define THRIFTPOOL_POOL_SRC_POOL_STATE_H_
 
+#include <thriftpool/internal/log_limiter.h>
 #include <thriftpool/internal/pool_core.h>
 #include <thriftpool/pool_stats.h>
 
@@ -12,8 +13,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include "log_limiter.h"
 
 namespace thriftpool {
 namespace internal {
