@@ -30,7 +30,8 @@ foreach(_lib IN LISTS THRIFTPOOL_INSTALLED_LIBRARIES)
 endforeach()
 string(STRIP "${THRIFTPOOL_PC_LIBS}" THRIFTPOOL_PC_LIBS)
 # glog is used inside the libraries only: a static archive needs it on the user's link line.
-set(THRIFTPOOL_PC_REQUIRES "thrift >= 0.17")
+# libssl, libcrypto: TLS (ClientOptions::tls) calls OpenSSL directly; thrift.pc does not list it.
+set(THRIFTPOOL_PC_REQUIRES "thrift >= 0.17, libssl, libcrypto")
 set(THRIFTPOOL_PC_REQUIRES_PRIVATE "Requires.private: libglog")
 if(_static)
   string(APPEND THRIFTPOOL_PC_REQUIRES ", libglog")

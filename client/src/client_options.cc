@@ -1,8 +1,10 @@
 #include <thriftpool/client_options.h>
+#include <thriftpool/tls_socket.h>
 
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace thriftpool {
 namespace {
@@ -16,6 +18,30 @@ void RequireTimeout(std::chrono::milliseconds value, const char* field) {
   Require(value.count() >= 0 && value.count() <= std::numeric_limits<int>::max(), field,
           "must be within 0.." + std::to_string(std::numeric_limits<int>::max()) + " ms (got " +
               std::to_string(value.count()) + " ms)");
+}
+
+// Without `enabled` the other fields must be empty: a CA or certificate given while TLS is off
+// would otherwise mean plaintext that its author believes encrypted.
+void ValidateTlsOptions(const TlsOptions& tls) {
+  if (!tls.enabled) {
+    for (const auto& [field, value] :
+         {std::pair<const char*, const std::string&>{"ca_file", tls.ca_file},
+          {"cert_file", tls.cert_file},
+          {"key_file", tls.key_file},
+          {"server_name", tls.server_name}}) {
+      Require(value.empty(), "tls.enabled",
+              std::string("is false but tls.") + field + " is set: enable TLS or clear it");
+    }
+    return;
+  }
+  Require(!tls.cert_file.empty() || tls.key_file.empty(), "tls.cert_file",
+          "is empty but tls.key_file is set: mutual TLS needs both");
+  Require(!tls.key_file.empty() || tls.cert_file.empty(), "tls.key_file",
+          "is empty but tls.cert_file is set: mutual TLS needs both");
+  Require(tls.server_name.find_first_of(std::string(" \t\0", 3)) == std::string::npos,
+          "tls.server_name", "must be a DNS name or an IP address (got '" + tls.server_name + "')");
+  // Reads and checks the files (once per setting: the context is cached for the connections).
+  internal::TlsContext::ForClient(tls);
 }
 
 }  // namespace
@@ -54,6 +80,7 @@ void ValidateClientOptions(const ClientOptions& options) {
   Require(options.multiplexed_service.find(':') == std::string::npos, "multiplexed_service",
           "must not contain ':' (TMultiplexedProtocol's separator; got '" +
               options.multiplexed_service + "')");
+  ValidateTlsOptions(options.tls);
   const RetryOptions& retry = options.retry;
   Require(retry.max_retries >= 0 && retry.max_retries <= 10, "retry.max_retries",
           "must be within 0..10 (got " + std::to_string(retry.max_retries) + ")");

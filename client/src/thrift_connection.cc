@@ -9,6 +9,7 @@
 #include <thrift/transport/TBufferTransports.h>
 #include <thrift/transport/TSocket.h>
 #include <thriftpool/thrift_connection.h>
+#include <thriftpool/tls_socket.h>
 
 #include <mutex>
 #include <string>
@@ -55,15 +56,24 @@ ThriftConnection::ThriftConnection(const ClientOptions& options,
                                    std::shared_ptr<ConnectionCounters> counters) {
   ValidateClientOptions(options);
   config_ = std::make_shared<TConfiguration>(options.max_message_size, options.max_frame_size);
-  socket_ = std::make_shared<internal::CountingSocket>(options.host, options.port, config_);
-  socket_->setConnTimeout(Millis(options.connect_timeout));
-  socket_->setRecvTimeout(Millis(options.recv_timeout));
-  socket_->setSendTimeout(Millis(options.send_timeout));
-  socket_->setKeepAlive(options.tcp_keepalive);
-  if (options.transport == TransportKind::kFramed) {
-    transport_ = std::make_shared<TFramedTransport>(socket_, config_);
+  std::shared_ptr<apache::thrift::transport::TSocket> socket;
+  if (options.tls.enabled) {
+    const std::string& name =
+        options.tls.server_name.empty() ? options.host : options.tls.server_name;
+    socket = tls_socket_ = std::make_shared<internal::TlsSocket>(
+        internal::TlsContext::ForClient(options.tls), options.host, options.port, name, config_);
   } else {
-    transport_ = std::make_shared<TBufferedTransport>(socket_, config_);
+    socket = socket_ =
+        std::make_shared<internal::CountingSocket>(options.host, options.port, config_);
+  }
+  socket->setConnTimeout(Millis(options.connect_timeout));
+  socket->setRecvTimeout(Millis(options.recv_timeout));
+  socket->setSendTimeout(Millis(options.send_timeout));
+  socket->setKeepAlive(options.tcp_keepalive);
+  if (options.transport == TransportKind::kFramed) {
+    transport_ = std::make_shared<TFramedTransport>(socket, config_);
+  } else {
+    transport_ = std::make_shared<TBufferedTransport>(socket, config_);
   }
   // Thrift checks max_message_size only as bytes arrive, after sizing a string or container for
   // the length the peer announced; these limits refuse a huge announced length before that.
@@ -103,6 +113,7 @@ ThriftConnection::ThriftConnection(const ClientOptions& options,
 ThriftConnection::~ThriftConnection() { Close(); }
 
 bool ThriftConnection::Probe() const {
+  if (tls_socket_) return tls_socket_->Probe();
   const int fd = socket_->getSocketFD();
   if (fd < 0) return false;
   pollfd events{fd, POLLIN | POLLRDHUP, 0};
@@ -116,7 +127,9 @@ bool ThriftConnection::Probe() const {
   return peeked < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-std::uint64_t ThriftConnection::bytes_sent() const { return socket_->bytes_sent(); }
+std::uint64_t ThriftConnection::bytes_sent() const {
+  return tls_socket_ ? tls_socket_->bytes_sent() : socket_->bytes_sent();
+}
 
 void ThriftConnection::Close() noexcept {
   try {

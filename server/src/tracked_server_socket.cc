@@ -14,24 +14,39 @@ namespace thriftpool::example::internal {
 using apache::thrift::transport::TSocket;
 using apache::thrift::transport::TTransportException;
 
-// An accepted socket, registered with its tracker while open. Only the thread serving the
-// connection reads, writes and closes it; other threads merely shut it down (shutdown() on a
-// descriptor that another thread uses is safe, and a race detector agrees).
-class TrackedSocket : public TSocket {
+// What the tracker does to a connection from other threads, under its lock (the socket is still
+// open then): shutdown() on a descriptor that another thread uses is safe, and a race detector
+// agrees.
+class TrackedSocket {
  public:
-  TrackedSocket(THRIFT_SOCKET fd, std::shared_ptr<THRIFT_SOCKET> interrupt_listener,
-                std::shared_ptr<ConnectionTracker> tracker)
-      : TSocket(fd, std::move(interrupt_listener)), fd_(fd), tracker_(std::move(tracker)) {
+  // The peer reads end-of-file (FIN) at once.
+  virtual void ShutDown() = 0;
+  // SHUT_RD sends nothing, but wakes the serving thread's read with end-of-file, which makes it
+  // close the connection, and so abort it.
+  virtual void Kill() = 0;
+
+ protected:
+  ~TrackedSocket() = default;
+};
+
+namespace {
+
+// An accepted socket (a TSocket, or a TlsSocket), registered with its tracker while open. Only
+// the thread serving the connection reads, writes and closes it.
+template <class Base>
+class Tracked final : public Base, public TrackedSocket {
+ public:
+  // `args`: Base's constructor arguments, `fd` among them.
+  template <class... Args>
+  Tracked(std::shared_ptr<ConnectionTracker> tracker, THRIFT_SOCKET fd, Args&&... args)
+      : Base(std::forward<Args>(args)...), fd_(fd), tracker_(std::move(tracker)) {
     tracker_->Add(this);
   }
-  // TSocket's destructor closes too, but a base destructor cannot call this override.
-  ~TrackedSocket() override { close(); }
+  // Base's destructor closes too, but a base destructor cannot call this override.
+  ~Tracked() override { close(); }
 
-  // Any thread, under the tracker's lock (the socket is still open then).
-  void ShutDown() { shutdown(fd_, SHUT_RDWR); }
-  // Any thread, under the tracker's lock. SHUT_RD sends nothing, but wakes the serving thread's
-  // read with end-of-file, which makes it close the connection, and so abort it.
-  void Kill() {
+  void ShutDown() override { shutdown(fd_, SHUT_RDWR); }
+  void Kill() override {
     killed_ = true;
     shutdown(fd_, SHUT_RD);
   }
@@ -39,7 +54,7 @@ class TrackedSocket : public TSocket {
   // A killed connection must not answer: the thread is busy in a call when Kill comes.
   uint32_t write_partial(const uint8_t* buf, uint32_t len) override {
     if (killed_) throw TTransportException(TTransportException::NOT_OPEN, "connection killed");
-    return TSocket::write_partial(buf, len);
+    return Base::write_partial(buf, len);
   }
 
   void close() override {
@@ -48,7 +63,7 @@ class TrackedSocket : public TSocket {
       tracker_->Remove(this);
       if (killed_) Abort();
     }
-    TSocket::close();
+    Base::close();
   }
 
  private:
@@ -67,6 +82,8 @@ class TrackedSocket : public TSocket {
   std::atomic<bool> killed_{false};
   bool open_ = true;  // only the serving thread closes
 };
+
+}  // namespace
 
 void ConnectionTracker::Add(TrackedSocket* socket) {
   std::lock_guard lock(mu_);
@@ -95,8 +112,9 @@ void ConnectionTracker::EndAll(Ending how) {
 }
 
 TrackedServerSocket::TrackedServerSocket(const std::string& host, int port,
-                                         std::shared_ptr<ConnectionTracker> tracker)
-    : TServerSocket(host, port), tracker_(std::move(tracker)) {
+                                         std::shared_ptr<ConnectionTracker> tracker,
+                                         std::shared_ptr<TlsContext> tls)
+    : TServerSocket(host, port), tracker_(std::move(tracker)), tls_(std::move(tls)) {
   setListenCallback([](THRIFT_SOCKET fd) {
     const int off = 0;
     if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &off, sizeof(off)) != 0) {
@@ -106,7 +124,11 @@ TrackedServerSocket::TrackedServerSocket(const std::string& host, int port,
 }
 
 std::shared_ptr<TSocket> TrackedServerSocket::createSocket(THRIFT_SOCKET fd) {
-  return std::make_shared<TrackedSocket>(fd, pChildInterruptSockReader_, tracker_);
+  if (tls_) {
+    return std::make_shared<Tracked<thriftpool::internal::TlsSocket>>(tracker_, fd, tls_, fd,
+                                                                      pChildInterruptSockReader_);
+  }
+  return std::make_shared<Tracked<TSocket>>(tracker_, fd, fd, pChildInterruptSockReader_);
 }
 
 }  // namespace thriftpool::example::internal

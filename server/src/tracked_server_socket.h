@@ -5,6 +5,7 @@
 
 #include <thrift/transport/TServerSocket.h>
 #include <thrift/transport/TSocket.h>
+#include <thriftpool/tls_socket.h>
 
 #include <cstddef>
 #include <memory>
@@ -13,6 +14,8 @@
 #include <unordered_set>
 
 namespace thriftpool::example::internal {
+
+using thriftpool::internal::TlsContext;
 
 class TrackedSocket;
 
@@ -46,16 +49,18 @@ class ConnectionTracker {
 // Connections are accepted as soon as the handshake completes (Thrift would wait for the first
 // request with TCP_DEFER_ACCEPT), so that idle connections are counted, time out and can be
 // killed like any other. Children are always interruptible, so that stopping never hangs.
+// With a TLS context, children speak TLS (the handshake runs on their first read).
 class TrackedServerSocket : public apache::thrift::transport::TServerSocket {
  public:
-  TrackedServerSocket(const std::string& host, int port,
-                      std::shared_ptr<ConnectionTracker> tracker);
+  TrackedServerSocket(const std::string& host, int port, std::shared_ptr<ConnectionTracker> tracker,
+                      std::shared_ptr<TlsContext> tls = nullptr);
 
  protected:
   std::shared_ptr<apache::thrift::transport::TSocket> createSocket(THRIFT_SOCKET fd) override;
 
  private:
   const std::shared_ptr<ConnectionTracker> tracker_;
+  const std::shared_ptr<TlsContext> tls_;
 };
 
 }  // namespace thriftpool::example::internal

@@ -6,6 +6,7 @@
 #include <thrift/server/TThreadedServer.h>
 #include <thrift/transport/TBufferTransports.h>
 #include <thriftpool/thrift_connection.h>
+#include <thriftpool/tls_socket.h>
 #include <thriftpool/user_server.h>
 
 #include <atomic>
@@ -97,6 +98,14 @@ UserServerOptions Validated(UserServerOptions options) {
   return options;
 }
 
+// Reads the files once: every Start serves with the same context.
+std::shared_ptr<thriftpool::internal::TlsContext> ServerTlsContext(
+    const UserServerOptions& options) {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) return nullptr;
+  return thriftpool::internal::TlsContext::ForServer(options.tls_cert_file, options.tls_key_file,
+                                                     options.tls_ca_file, "UserServerOptions.tls_");
+}
+
 }  // namespace
 
 void ValidateUserServerOptions(const UserServerOptions& options) {
@@ -113,13 +122,18 @@ void ValidateUserServerOptions(const UserServerOptions& options) {
           "get_user_delay",
           "must be within 0..60 s (got " + std::to_string(options.get_user_delay.count()) +
               " us)");
+  const bool tls = !options.tls_cert_file.empty() || !options.tls_key_file.empty();
+  Require(tls || options.tls_ca_file.empty(), "tls_ca_file",
+          "requires client certificates, so it needs tls_cert_file and tls_key_file");
+  if (tls) ServerTlsContext(options);  // reads and checks the files
 }
 
 class UserServer::Impl {
  public:
   explicit Impl(UserServerOptions options)
       : options_(Validated(std::move(options))),
-        store_(std::make_shared<UserStore>(options_.users)) {}
+        store_(std::make_shared<UserStore>(options_.users)),
+        tls_(ServerTlsContext(options_)) {}
 
   void Start();
   void Stop();
@@ -133,6 +147,7 @@ class UserServer::Impl {
   const std::shared_ptr<UserStore> store_;
   const std::shared_ptr<ConnectionTracker> connections_ = std::make_shared<ConnectionTracker>();
   const std::shared_ptr<CallCounter> calls_ = std::make_shared<CallCounter>();
+  const std::shared_ptr<thriftpool::internal::TlsContext> tls_;  // null: plaintext
   // 0 until the first Start binds a port; every later Start binds the same one.
   std::atomic<int> port_{0};
 
@@ -148,7 +163,8 @@ void UserServer::Impl::Start() {
   if (server_) return;
   RouteThriftLogsToGlog();
   const int port = port_ != 0 ? port_.load() : options_.port;
-  auto socket = std::make_shared<internal::TrackedServerSocket>(options_.host, port, connections_);
+  auto socket =
+      std::make_shared<internal::TrackedServerSocket>(options_.host, port, connections_, tls_);
   if (options_.idle_timeout.count() > 0) {
     // An accepted socket waits this long for a request; TThreadedServer takes the timeout as the
     // client leaving and closes the connection.
@@ -195,7 +211,8 @@ void UserServer::Impl::Start() {
   port_ = socket->getPort();
   LOG(INFO) << "UserServer: listening on " << options_.host << ":" << port_.load() << " ("
             << ToString(options_.transport) << ", " << ToString(options_.protocol)
-            << (options_.multiplex ? ", multiplexed" : "") << ")";
+            << (options_.multiplex ? ", multiplexed" : "")
+            << (tls_ ? (options_.tls_ca_file.empty() ? ", TLS" : ", mutual TLS") : "") << ")";
 }
 
 void UserServer::Impl::Stop() {

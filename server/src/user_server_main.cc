@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <cstring>
 #include <iostream>
+#include <memory>
+#include <stdexcept>
 #include <string>
 
 DEFINE_string(host, "127.0.0.1", "Address to listen on.");
@@ -26,6 +28,12 @@ DEFINE_double(delay_ms, 0,
 DEFINE_bool(multiplex, false,
             "Serve UserService and ServerInfo through one TMultiplexedProcessor, under those "
             "names (clients: user_client --multiplex).");
+DEFINE_string(tls_cert, "",
+              "Serve TLS (1.2 at least) with this PEM certificate chain; needs --tls-key.");
+DEFINE_string(tls_key, "", "The unencrypted PEM private key of --tls-cert.");
+DEFINE_string(tls_ca, "",
+              "With --tls-cert: require client certificates issued by a CA in this PEM file "
+              "(mutual TLS).");
 
 namespace {
 
@@ -133,7 +141,18 @@ int main(int argc, char** argv) {
   options.idle_timeout = std::chrono::milliseconds(FLAGS_idle_timeout_ms);
   options.multiplex = FLAGS_multiplex;
   options.get_user_delay = std::chrono::microseconds(std::llround(FLAGS_delay_ms * 1000));
-  thriftpool::example::UserServer server(options);
+  options.tls_cert_file = FLAGS_tls_cert;
+  options.tls_key_file = FLAGS_tls_key;
+  options.tls_ca_file = FLAGS_tls_ca;
+  std::unique_ptr<thriftpool::example::UserServer> server_holder;
+  try {
+    server_holder = std::make_unique<thriftpool::example::UserServer>(options);
+  } catch (const std::invalid_argument& e) {
+    // The TLS files are read here; the message names the field (UserServerOptions.tls_*).
+    std::cerr << "user_server: " << e.what() << std::endl;
+    return 2;
+  }
+  thriftpool::example::UserServer& server = *server_holder;
   try {
     server.Start();
   } catch (const apache::thrift::TException& e) {

@@ -2,6 +2,8 @@
 #ifndef THRIFTPOOL_CLIENT_OPTIONS_H_
 #define THRIFTPOOL_CLIENT_OPTIONS_H_
 
+#include <thriftpool/tls_options.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -59,12 +61,16 @@ struct ClientOptions {
   // caught by the sequence-id check.
   bool take_out_probe = true;
   RetryOptions retry;
+  // TLS (off by default); see tls_options.h.
+  TlsOptions tls;
 };
 
 // Throws std::invalid_argument naming the field: empty host, port outside 1..65535, a negative
 // timeout or one above INT_MAX ms, max sizes below 1 KiB, max_frame_size > max_message_size,
 // max_retries outside 0..10, budget_ratio outside [0, 10], budget_min_per_second < 0, budget_window
-// below 1 s, a multiplexed_service containing ':'.
+// below 1 s, a multiplexed_service containing ':'. With tls.enabled: a file that cannot be read
+// or parsed (tls.ca_file, tls.cert_file, tls.key_file), a certificate without its key or the
+// reverse, a key that does not match the certificate, a server_name containing a NUL or a space.
 void ValidateClientOptions(const ClientOptions& options);
 
 }  // namespace thriftpool

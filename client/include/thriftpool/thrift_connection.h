@@ -15,6 +15,7 @@ namespace thriftpool {
 
 namespace internal {
 class CountingSocket;
+class TlsSocket;
 }
 
 // What the connections of one pool detect, counted together; the pool reports it in its stats.
@@ -28,8 +29,10 @@ struct ConnectionCounters {
 // (the pool guarantees that).
 class ThriftConnection {
  public:
-  // Connects now. Throws apache::thrift::transport::TTransportException (NOT_OPEN when refused,
-  // TIMED_OUT after connect_timeout) or std::invalid_argument for bad options. `counters`, when
+  // Connects now (with ClientOptions::tls, also completes the TLS handshake). Throws
+  // apache::thrift::transport::TTransportException (NOT_OPEN when refused or when the handshake
+  // fails, TIMED_OUT when connect and handshake take over connect_timeout) or
+  // std::invalid_argument for bad options. `counters`, when
   // given, receives what this connection detects.
   explicit ThriftConnection(const ClientOptions& options,
                             std::shared_ptr<ConnectionCounters> counters = nullptr);
@@ -44,16 +47,20 @@ class ThriftConnection {
 
   // Non-blocking health check of an idle connection (one poll(), plus a recv(MSG_PEEK) only if
   // something arrived): false when the peer closed or reset it, or sent bytes nobody asked for
-  // (an answer that came too late). Never blocks.
+  // (an answer that came too late). Over TLS also false on pending TLS records or a
+  // close_notify (session tickets do not count). Never blocks.
   bool Probe() const;
-  // Bytes handed to the kernel so far; unchanged across a failed call means nothing was sent.
+  // Bytes handed to the kernel so far (over TLS: plaintext bytes in complete records); unchanged
+  // across a failed call means nothing was sent.
   std::uint64_t bytes_sent() const;
   // Closes the socket; idempotent, never throws.
   void Close() noexcept;
 
  private:
   std::shared_ptr<apache::thrift::TConfiguration> config_;
+  // Exactly one of the two is set, as ClientOptions::tls.enabled says.
   std::shared_ptr<internal::CountingSocket> socket_;
+  std::shared_ptr<internal::TlsSocket> tls_socket_;
   std::shared_ptr<apache::thrift::transport::TTransport> transport_;
   std::shared_ptr<apache::thrift::protocol::TProtocol> protocol_;
 };

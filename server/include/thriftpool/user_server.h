@@ -29,13 +29,21 @@ struct UserServerOptions {
   bool multiplex = false;
   // Each getUser waits this long before answering: a slow replica, for balancing tests.
   std::chrono::microseconds get_user_delay{0};
+  // TLS (1.2 at least) with this PEM certificate chain and unencrypted key, when both are set.
+  // With tls_ca_file too, every client must present a certificate issued by one of its CAs
+  // (mutual TLS); a client without one fails its handshake or, in TLS 1.3, its first call.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_ca_file;
 };
 
 inline constexpr char kUserServiceName[] = "UserService";
 inline constexpr char kServerInfoName[] = "ServerInfo";
 
 // Throws std::invalid_argument naming the field: empty host, port outside 0..65535, negative
-// users, idle_timeout negative or above INT_MAX ms, get_user_delay outside 0..60 s.
+// users, idle_timeout negative or above INT_MAX ms, get_user_delay outside 0..60 s; a TLS file
+// that cannot be read or parsed, tls_cert_file without tls_key_file or the reverse, tls_ca_file
+// without them, a key that does not match the certificate.
 void ValidateUserServerOptions(const UserServerOptions& options);
 
 // Serves UserService with one thread per connection, so that no connection ever waits for
