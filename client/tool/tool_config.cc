@@ -82,6 +82,15 @@ DEFINE_bool(metrics, false,
 DEFINE_bool(multiplex, false,
             "Call UserService through TMultiplexedProtocol, as served by user_server --multiplex "
             "(the embedded server is then multiplexed too).");
+DEFINE_bool(tls, false,
+            "Speak TLS (implied by any --tls-* flag), trusting the system's CAs unless --tls-ca; "
+            "needs --server or --endpoints (e.g. user_server --tls-cert --tls-key).");
+DEFINE_string(tls_ca, "", "TLS: PEM file of the CAs that issue the server's certificate.");
+DEFINE_string(tls_cert, "", "TLS: PEM client certificate for mutual TLS (with --tls-key).");
+DEFINE_string(tls_key, "", "TLS: unencrypted PEM private key of --tls-cert.");
+DEFINE_string(tls_name, "",
+              "TLS: the name the server's certificate must carry, also sent as SNI (default: the "
+              "server's host).");
 
 namespace thriftpool::tool {
 namespace {
@@ -127,6 +136,10 @@ std::string FlagForField(const std::string& message) {
       {"ClientOptions.recv_timeout:", "--recv-timeout-ms"},
       {"ClientOptions.send_timeout:", "--send-timeout-ms"},
       {"ClientOptions.retry.max_retries:", "--max-retries"},
+      {"ClientOptions.tls.ca_file:", "--tls-ca"},
+      {"ClientOptions.tls.cert_file:", "--tls-cert"},
+      {"ClientOptions.tls.key_file:", "--tls-key"},
+      {"ClientOptions.tls.server_name:", "--tls-name"},
   };
   for (const auto& entry : kFields) {
     if (message.rfind(entry.field, 0) == 0) return entry.flag;
@@ -213,6 +226,12 @@ ClientOptions ReadClientOptions(const std::optional<Endpoint>& server) {
   client.check_sequence_ids = FLAGS_check_sequence_ids;
   // The IDL's service name, under which user_server --multiplex registers it.
   if (FLAGS_multiplex) client.multiplexed_service = "UserService";
+  client.tls.enabled =
+      FLAGS_tls || IsSet("tls_ca") || IsSet("tls_cert") || IsSet("tls_key") || IsSet("tls_name");
+  client.tls.ca_file = FLAGS_tls_ca;
+  client.tls.cert_file = FLAGS_tls_cert;
+  client.tls.key_file = FLAGS_tls_key;
+  client.tls.server_name = FLAGS_tls_name;
   ValidateNamingFlag(ValidateClientOptions, client);
   return client;
 }
@@ -274,6 +293,9 @@ ToolConfig ToolConfigFromFlags() {
   config.client = ReadClientOptions(config.endpoints.empty()
                                         ? config.server
                                         : std::optional<Endpoint>(config.endpoints.front()));
+  if (config.client.tls.enabled && !config.server && config.endpoints.empty()) {
+    Fail("--tls and --tls-* need --server or --endpoints: the embedded server does not speak TLS");
+  }
   config.pool = ReadPoolOptions(config.threads);
   return config;
 }
