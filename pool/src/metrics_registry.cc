@@ -17,6 +17,7 @@ constexpr const char* kBoundLabels[] = {"5e-05", "0.0001", "0.00025", "0.0005", 
                                         "0.5",   "1",      "2.5",     "5",      "10"};
 static_assert(sizeof(kBoundLabels) / sizeof(kBoundLabels[0]) == kHistogramBounds.size());
 
+// The `outcome` label of each CallOutcome, in order.
 constexpr const char* kOutcomeNames[kCallOutcomes] = {
     "ok",          "declared_exception", "application_error", "transport_error", "protocol_error",
     "other_error", "no_connection"};
@@ -211,16 +212,6 @@ void RenderCalls(std::string* out, const Collected<CallMetrics>& calls) {
 }
 
 }  // namespace
-
-std::uint64_t HistogramSnapshot::count() const {
-  std::uint64_t total = 0;
-  for (std::uint64_t b : buckets) total += b;
-  return total;
-}
-
-const char* CallOutcomeName(CallOutcome outcome) {
-  return kOutcomeNames[static_cast<std::size_t>(outcome)];
-}
 
 MetricsRegistry& MetricsRegistry::Default() {
   static auto* registry = new MetricsRegistry;  // never destroyed: pools may outlive statics

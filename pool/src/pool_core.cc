@@ -16,9 +16,12 @@
 // recently returned slot (or, among the few most recent, the one this thread returned last), and
 // unlocks; Return locks, pushes it back, unlocks.
 // Either way: no allocation (the idle vector is reserved for max_cap, a Waiter exists only once a
-// Get has to wait), no logging, no std::function call unless a pinger is set, and at most one
-// clock reading on each side, of the coarse clock, and none at all when no timeout, check or
-// upkeep needs one. The pinger is skipped for a slot returned within ping_skip_window.
+// Get has to wait), no logging (but one line when a lease reported as a leak ends), no
+// std::function call unless a pinger is set, and at most one clock reading on each side, of the
+// coarse clock, and none at all when no timeout, check, upkeep, metrics or leak detection needs
+// one. The pinger is skipped for a slot returned within ping_skip_window. Metrics and leak
+// detection (Lend, Unlend) add per-thread shard records and, for leak detection, one atomic
+// exchange on Put; nothing when off.
 //
 // Contention: a Get that finds nothing free (after a few yields, in the parking configuration)
 // queues a Waiter. A Put then either pushes the slot and wakes waiters to try again (as many as

@@ -32,7 +32,6 @@ struct HistogramSnapshot {
   // (kHistogramBounds[i-1], kHistogramBounds[i]]; the last one those above 10 s.
   std::array<std::uint64_t, kHistogramBounds.size() + 1> buckets{};
   double sum_seconds = 0;
-  std::uint64_t count() const;
 };
 
 // What a ChannelPool reports. The gauges and counters are PoolStats (one consistent snapshot).
@@ -56,8 +55,6 @@ enum class CallOutcome {
   kNoConnection,
 };
 inline constexpr std::size_t kCallOutcomes = 7;
-// The `outcome` label of each CallOutcome, in order.
-const char* CallOutcomeName(CallOutcome outcome);
 
 // What a pool of RPC clients adds to its PoolMetrics.
 struct CallMetrics {
