@@ -1,6 +1,7 @@
 // The Prometheus exposition after real calls against a real UserServer: Prometheus' own linter
 // (`promtool check metrics`, Debian package prometheus) accepts it with a ThriftClientPool and a
 // ChannelPool registered, and the call series agree with the pool's Stats().
+#include <glog/logging.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <thriftpool/channel_pool.h>
@@ -14,8 +15,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "UserService.h"
 
@@ -157,6 +160,45 @@ TEST_F(MetricsExpositionTest, GoneWithThePool) {
   EXPECT_EQ(MetricsRegistry::Default().Render().find("pool=\"users\""), std::string::npos);
   UserPool again(client_, pool_);  // the name is free again
   EXPECT_NE(MetricsRegistry::Default().Render().find("pool=\"users\""), std::string::npos);
+}
+
+// Leak detection through ThriftClientPool: a Call whose function holds the connection past the
+// threshold is reported with the line of the Call, as is a lease from Get.
+TEST_F(MetricsExpositionTest, LeakReportsNameTheCallersLine) {
+  struct Capture : google::LogSink {
+    Capture() { google::AddLogSink(this); }
+    ~Capture() override { google::RemoveLogSink(this); }
+    void send(google::LogSeverity, const char*, const char*, int, const google::LogMessageTime&,
+              const char* message, std::size_t length) override {
+      std::lock_guard<std::mutex> lock(mu);
+      lines.emplace_back(message, length);
+    }
+    std::size_t Count(const std::string& text) {
+      std::lock_guard<std::mutex> lock(mu);
+      std::size_t n = 0;
+      for (const std::string& line : lines) n += line.find(text) != std::string::npos ? 1 : 0;
+      return n;
+    }
+    std::mutex mu;
+    std::vector<std::string> lines;
+  } capture;
+  client_.recv_timeout = milliseconds(3000);
+  pool_.leak_detection_threshold = milliseconds(100);
+  UserPool users(client_, pool_);
+  const int call_line = __LINE__ + 1;
+  users.Call([](UserServiceClient& c) { c.sleepMs(400); });
+  const int get_line = __LINE__ + 1;
+  auto lease = users.Get();
+  std::this_thread::sleep_for(milliseconds(400));
+  lease = {};
+  const std::string file = "metrics_exposition_test.cc:";
+  EXPECT_EQ(capture.Count(file + std::to_string(call_line) + " has been held"), 1u);
+  EXPECT_EQ(capture.Count(file + std::to_string(get_line) + " has been held"), 1u);
+  EXPECT_EQ(capture.Count("came back"), 2u);
+  EXPECT_EQ(users.Stats().pool.leaks_detected, 2u);
+  EXPECT_EQ(Sample(MetricsRegistry::Default().Render(),
+                   "thriftpool_leaks_detected_total{pool=\"users\"}"),
+            2);
 }
 
 }  // namespace
