@@ -45,7 +45,7 @@ void AppendNumber(std::string* out, std::uint64_t value) { *out += std::to_strin
 
 void AppendNumber(std::string* out, double value) {
   char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.17g", value);
+  std::snprintf(buffer, sizeof(buffer), "%.15g", value);  // to the ns up to 11 days
   *out += buffer;
 }
 
