@@ -518,11 +518,16 @@ class Summary {
           }
           // Per thread: with 2 threads the Time column halves what each thread pays.
           const double diff = on->thread_ns_per_cycle - off->thread_ns_per_cycle;
-          Target(
-              what.c_str(), t,
-              Format("per thread %.1f - %.1f ns = %+.1f ns (<= 10 ns); allocs/cycle %.3g (0)",
-                     on->thread_ns_per_cycle, off->thread_ns_per_cycle, diff, on->allocs_per_cycle),
-              diff <= 10 && on->allocs_per_cycle == 0);
+          const std::string figures =
+              Format("per thread %.1f - %.1f ns = %+.1f ns", on->thread_ns_per_cycle,
+                     off->thread_ns_per_cycle, diff) +
+              (feature == Feature::kMetrics ? " (<= 10 ns)" : " (no target)") +
+              Format("; allocs/cycle %.3g (0)", on->allocs_per_cycle);
+          if (feature == Feature::kMetrics) {
+            Target(what.c_str(), t, figures, diff <= 10 && on->allocs_per_cycle == 0);
+          } else {
+            out_ << "info   " << what << ", " << t << ": " << figures << "\n";
+          }
         }
       }
     }
