@@ -79,6 +79,13 @@ DEFINE_bool(check_sequence_ids, kClientDefaults.check_sequence_ids,
 DEFINE_bool(metrics, false,
             "Pool mode: record the pool's metrics and register it as \"user_client\" "
             "in the default MetricsRegistry (off by default; to measure what metrics cost).");
+DEFINE_int32(metrics_port, -1,
+             "Serve the pool's metrics (Prometheus text format) at http://127.0.0.1:PORT/metrics "
+             "during the run (implies --metrics); 0 picks a free port. The URL is printed first "
+             "on stdout (\"metrics: URL\"). -1: off.");
+DEFINE_int64(metrics_linger_ms, 0,
+             "With --metrics-port: after the report, go on serving /metrics this many ms "
+             "(0..600000), so that a scraper reads the final figures.");
 DEFINE_bool(multiplex, false,
             "Call UserService through TMultiplexedProtocol, as served by user_server --multiplex "
             "(the embedded server is then multiplexed too).");
@@ -203,9 +210,11 @@ PoolOptions ReadPoolOptions(int threads) {
   pool.wait_timeout = milliseconds(FLAGS_wait_timeout_ms);
   pool.keepalive_interval = milliseconds(FLAGS_keepalive_ms);
   pool.ping_skip_window = milliseconds(FLAGS_ping_skip_ms);
-  if (FLAGS_metrics) {
+  if (FLAGS_metrics || FLAGS_metrics_port != -1) {
     // Each endpoint's pool would need its own endpoint label (not yet set by ServicePool).
-    if (!FLAGS_endpoints.empty()) Fail("--metrics works with --server, not with --endpoints");
+    if (!FLAGS_endpoints.empty()) {
+      Fail("--metrics and --metrics-port work with --server, not with --endpoints");
+    }
     pool.metrics_name = "user_client";
   }
   ValidateNamingFlag(ValidatePoolOptions, pool);
@@ -289,6 +298,19 @@ ToolConfig ToolConfigFromFlags() {
     }
     config.timeline_interval = milliseconds(FLAGS_timeline_ms);
   }
+  if (FLAGS_metrics_port < -1 || FLAGS_metrics_port > 65535) {
+    Fail("--metrics-port must be -1 (off) or within 0..65535 (got " +
+         std::to_string(FLAGS_metrics_port) + ")");
+  }
+  if (FLAGS_metrics_port != -1) config.metrics_port = FLAGS_metrics_port;
+  if (FLAGS_metrics_linger_ms < 0 || FLAGS_metrics_linger_ms > 600000) {
+    Fail("--metrics-linger-ms must be within 0..600000 (got " +
+         std::to_string(FLAGS_metrics_linger_ms) + ")");
+  }
+  if (FLAGS_metrics_linger_ms > 0 && !config.metrics_port) {
+    Fail("--metrics-linger-ms needs --metrics-port");
+  }
+  config.metrics_linger = milliseconds(FLAGS_metrics_linger_ms);
   // With --endpoints the client options' own host and port are not used: any endpoint passes.
   config.client = ReadClientOptions(config.endpoints.empty()
                                         ? config.server

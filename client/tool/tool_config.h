@@ -61,6 +61,12 @@ struct ToolConfig {
   ServicePoolOptions service;
   // --timeline-ms: sample the counts this often for the JSON report's timeline.
   std::optional<std::chrono::milliseconds> timeline_interval;
+  // --metrics-port: serve GET /metrics (the pool's series) on 127.0.0.1 at this port, 0 for a
+  // free one; unset: no endpoint. Implies pool.metrics_name = "user_client".
+  std::optional<int> metrics_port;
+  // --metrics-linger-ms: after the report, go on serving /metrics this long (pool still
+  // registered), so that a scraper reads the final figures.
+  std::chrono::milliseconds metrics_linger{0};
   ClientOptions client;
   PoolOptions pool;
 };

@@ -13,16 +13,19 @@
 #include <glog/logging.h>
 #include <signal.h>
 #include <thrift/Thrift.h>
+#include <thriftpool/metrics_server.h>
 #include <thriftpool/thrift_connection.h>
 #include <thriftpool/user_server.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "client_source.h"
 #include "load_loop.h"
@@ -106,7 +109,27 @@ int ExitStatusOf(const LoadResult& load) {
   return load.wrong_answers > 0 || load.ok == 0 ? kExitFailed : kExitOk;
 }
 
+// Serves /metrics on 127.0.0.1 when --metrics-port is given, and prints where (first on stdout).
+// Throws std::runtime_error naming the address when the port is taken.
+std::unique_ptr<MetricsServer> StartMetricsServer(const ToolConfig& config) {
+  if (!config.metrics_port) return nullptr;
+  MetricsServerOptions options;
+  options.port = *config.metrics_port;
+  auto server = std::make_unique<MetricsServer>(options);
+  std::cout << "metrics: " << server->url() << std::endl;
+  return server;
+}
+
+// --metrics-linger-ms: lets a scraper read the final figures; a stop signal cuts it short.
+void Linger(std::chrono::milliseconds linger) {
+  const auto until = std::chrono::steady_clock::now() + linger;
+  while (!g_stop.load() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 int Run(ToolConfig config) {
+  const std::unique_ptr<MetricsServer> metrics = StartMetricsServer(config);
   std::unique_ptr<example::UserServer> embedded;
   if (config.server) {
     config.client.host = config.server->host;
@@ -147,8 +170,6 @@ int Run(ToolConfig config) {
   source->Finish();
   report.connections = source->counts();
   report.details = source->Details();
-  source.reset();
-  if (embedded) embedded->Stop();
 
   report.config = std::move(config);
   report.server = target;
@@ -156,6 +177,10 @@ int Run(ToolConfig config) {
   PrintSummary(report, std::cout);
   if (report.config.json) std::cout << ToJson(report).dump() << "\n";
   std::cout.flush();
+  // The pool stays registered (its connections closed by Finish) while /metrics lingers.
+  if (metrics) Linger(report.config.metrics_linger);
+  source.reset();
+  if (embedded) embedded->Stop();
   return ExitStatusOf(report.load);
 }
 

@@ -1,11 +1,13 @@
 // user_server: serves the sample UserService until SIGINT or SIGTERM.
 //
-// Prints "listening on HOST:PORT" as its first line on stdout once it accepts connections.
+// Prints "listening on HOST:PORT" as its first line on stdout once it accepts connections; with
+// --metrics-port, "metrics: URL" as the second.
 // Exit status: 0 after a signal, 1 when it cannot listen, 2 for a bad command line.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <signal.h>
 #include <thrift/Thrift.h>
+#include <thriftpool/metrics_server.h>
 #include <thriftpool/user_server.h>
 
 #include <cmath>
@@ -34,6 +36,9 @@ DEFINE_string(tls_key, "", "The unencrypted PEM private key of --tls-cert.");
 DEFINE_string(tls_ca, "",
               "With --tls-cert: require client certificates issued by a CA in this PEM file "
               "(mutual TLS).");
+DEFINE_int32(metrics_port, -1,
+             "Serve GET /metrics (the process's MetricsRegistry, Prometheus text format) on "
+             "127.0.0.1 at this port; 0 picks a free port. -1: off.");
 
 namespace {
 
@@ -59,6 +64,7 @@ bool ValidProtocol(const char*, const std::string& text) { return Parses(ParsePr
 bool ValidUsers(const char*, std::int64_t users) { return users >= 0; }
 bool ValidIdleTimeout(const char*, std::int32_t ms) { return ms >= 0; }
 bool ValidDelay(const char*, double ms) { return ms >= 0 && ms <= 60000; }
+bool ValidMetricsPort(const char*, std::int32_t port) { return port >= -1 && port <= 65535; }
 
 DEFINE_validator(host, &ValidHost);
 DEFINE_validator(port, &ValidPort);
@@ -67,6 +73,7 @@ DEFINE_validator(protocol, &ValidProtocol);
 DEFINE_validator(users, &ValidUsers);
 DEFINE_validator(idle_timeout_ms, &ValidIdleTimeout);
 DEFINE_validator(delay_ms, &ValidDelay);
+DEFINE_validator(metrics_port, &ValidMetricsPort);
 
 bool IsBoolFlag(const std::string& name) {
   gflags::CommandLineFlagInfo info;
@@ -153,6 +160,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   thriftpool::example::UserServer& server = *server_holder;
+  // Before the service, so that "listening on" is printed only when both listen.
+  std::unique_ptr<thriftpool::MetricsServer> metrics;
+  if (FLAGS_metrics_port != -1) {
+    thriftpool::MetricsServerOptions metrics_options;
+    metrics_options.port = FLAGS_metrics_port;
+    try {
+      metrics = std::make_unique<thriftpool::MetricsServer>(metrics_options);
+    } catch (const std::runtime_error& e) {
+      std::cerr << "user_server: " << e.what() << std::endl;
+      return 1;
+    }
+  }
   try {
     server.Start();
   } catch (const apache::thrift::TException& e) {
@@ -161,6 +180,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "listening on " << server.host() << ":" << server.port() << std::endl;
+  if (metrics) std::cout << "metrics: " << metrics->url() << std::endl;
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
