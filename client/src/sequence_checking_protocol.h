@@ -34,13 +34,14 @@ class SequenceCheckingProtocol : public apache::thrift::protocol::TProtocolDecor
                                   const apache::thrift::protocol::TMessageType type,
                                   const int32_t seqid) override;
   // Throws TProtocolException(INVALID_DATA) naming both sides when the reply's id or method name
-  // differs from the request's, or when no request is waiting for a reply; otherwise hands the
-  // caller back the id it wrote.
+  // differs from the request's, when it is not a reply or an exception, or when no request is
+  // waiting for a reply; otherwise hands the caller back the id it wrote.
   uint32_t readMessageBegin_virt(std::string& name, apache::thrift::protocol::TMessageType& type,
                                  int32_t& seqid) override;
 
  private:
-  bool NameMatches(const std::string& name) const;
+  bool NameMatches(const std::string& name,
+                   apache::thrift::protocol::TMessageType type) const;
 
   const std::shared_ptr<std::atomic<std::uint64_t>> mismatches_;
   const std::string multiplexed_service_;

@@ -210,13 +210,8 @@ PoolOptions ReadPoolOptions(int threads) {
   pool.wait_timeout = milliseconds(FLAGS_wait_timeout_ms);
   pool.keepalive_interval = milliseconds(FLAGS_keepalive_ms);
   pool.ping_skip_window = milliseconds(FLAGS_ping_skip_ms);
-  if (FLAGS_metrics || FLAGS_metrics_port != -1) {
-    // Each endpoint's pool would need its own endpoint label (not yet set by ServicePool).
-    if (!FLAGS_endpoints.empty()) {
-      Fail("--metrics and --metrics-port work with --server, not with --endpoints");
-    }
-    pool.metrics_name = "user_client";
-  }
+  // With --endpoints, ServicePool labels each endpoint's series with its endpoint.
+  if (FLAGS_metrics || FLAGS_metrics_port != -1) pool.metrics_name = "user_client";
   ValidateNamingFlag(ValidatePoolOptions, pool);
   return pool;
 }

@@ -40,6 +40,7 @@ enum class Script {
   kWrongId,          // the request's id + 1
   kOtherMethodName,  // "createUser" for a getUser
   kAnswerTwice,      // the right answer, then the same again: the next call finds it first
+  kCallType,         // the right name and id, but as a T_CALL message, not a reply
 };
 
 // Answers getUser requests as its script says, and records the ids it received.
@@ -75,6 +76,9 @@ class ScriptedProcessor : public apache::thrift::TProcessor {
         Answer(*out, name, seqid, args.id);
         Answer(*out, name, seqid, args.id);
         break;
+      case Script::kCallType:
+        Answer(*out, name, seqid, args.id, protocol::T_CALL);
+        break;
     }
     return true;
   }
@@ -86,12 +90,12 @@ class ScriptedProcessor : public apache::thrift::TProcessor {
 
  private:
   static void Answer(protocol::TProtocol& out, const std::string& name, std::int32_t seqid,
-                     std::int64_t id) {
+                     std::int64_t id, protocol::TMessageType type = protocol::T_REPLY) {
     example::UserService_getUser_result result;
     result.success.id = id;
     result.success.name = "user-" + std::to_string(id);
     result.__isset.success = true;
-    out.writeMessageBegin(name, protocol::T_REPLY, seqid);
+    out.writeMessageBegin(name, type, seqid);
     result.write(&out);
     out.writeMessageEnd();
     out.getTransport()->writeEnd();
@@ -216,6 +220,21 @@ TEST_P(SequenceCheckingTest, AReplyNamingAnotherMethodIsRejectedAndCounted) {
     EXPECT_EQ(e.getType(), TProtocolException::INVALID_DATA);
     EXPECT_NE(std::string(e.what()).find("createUser"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("getUser"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(pool.Stats().sequence_mismatches, 1u);
+}
+
+// The generated client skips a message that is not a reply and would read what follows as the
+// result; the check refuses it.
+TEST_P(SequenceCheckingTest, AMessageThatIsNotAReplyIsRejected) {
+  ScriptedServer server(Script::kCallType, GetParam().transport, GetParam().protocol);
+  UserPool pool(Client(server), OneConnection());
+  try {
+    GetUser(pool, 3);
+    FAIL() << "a T_CALL message was taken as the reply";
+  } catch (const TProtocolException& e) {
+    EXPECT_NE(std::string(e.what()).find("where a reply was expected"), std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(pool.Stats().sequence_mismatches, 1u);
 }

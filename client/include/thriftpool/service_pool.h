@@ -1,12 +1,12 @@
 // ServicePool<Client>: one pool over a service's endpoints (its replicas): a connection pool per
 // endpoint, calls balanced towards the least loaded one, failing endpoints ejected and probed back
-// in, membership replaceable at any time (a static list, or etcd through thriftpool::discovery).
+// in, membership replaceable at any time with Update.
 //
 //   thriftpool::ServicePool<UserServiceClient> users(client_options, pool_options, {},
 //       thriftpool::ParseEndpointList("10.0.0.1:9090,10.0.0.2:9090"));
 //   User u;
 //   users.Call([&](UserServiceClient& c) { c.getUser(u, 42); }, thriftpool::kIdempotent);
-//   users.Update(new_endpoints);   // e.g. from an EtcdEndpointWatcher's callback
+//   users.Update(new_endpoints);   // e.g. from a discovery system's callback
 #ifndef THRIFTPOOL_SERVICE_POOL_H_
 #define THRIFTPOOL_SERVICE_POOL_H_
 
@@ -229,9 +229,22 @@ class ServicePool {
     return options;
   }
 
+  // With PoolOptions::metrics_name, each endpoint's pool registers with an endpoint label. A
+  // re-admitted (or quickly re-added) endpoint's new pool finds the old one still registered
+  // until it is freed; it then runs unregistered rather than fail.
   std::shared_ptr<internal::EndpointPool> MakeEndpointPool(const Endpoint& endpoint) {
-    return std::make_shared<EndpointPool>(OptionsFor(endpoint), pool_options_, counters_,
-                                          keepalive_call_);
+    PoolOptions options = pool_options_;
+    if (!options.metrics_name.empty()) options.metrics_endpoint = ToString(endpoint);
+    try {
+      return std::make_shared<EndpointPool>(OptionsFor(endpoint), options, counters_,
+                                            keepalive_call_);
+    } catch (const std::invalid_argument&) {
+      if (options.metrics_name.empty()) throw;
+      options.metrics_name.clear();
+      options.metrics_endpoint.clear();
+      return std::make_shared<EndpointPool>(OptionsFor(endpoint), options, counters_,
+                                            keepalive_call_);
+    }
   }
   // A connect, the socket probe and the keepalive call, on a connection of its own.
   bool ProbeEndpoint(const Endpoint& endpoint) noexcept {

@@ -35,13 +35,13 @@ class UserClientSourceTest : public ::testing::TestWithParam<Mode> {
  protected:
   UserClientSourceTest() : server_(ServerOptions()) {
     server_.Start();
-    ClientOptions client;
-    client.port = server_.port();
+    ToolConfig config;
+    config.mode = GetParam();
+    config.client.port = server_.port();
     // One connection at most: a broken one that were kept would fail every later call.
-    PoolOptions pool;
-    pool.max_cap = 1;
-    pool.max_idle = 1;
-    source_ = MakeClientSource(GetParam(), client, pool);
+    config.pool.max_cap = 1;
+    config.pool.max_idle = 1;
+    source_ = MakeClientSource(config);
     caller_ = source_->NewCaller();
   }
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 namespace thriftpool::internal {
@@ -75,9 +76,20 @@ std::invoke_result_t<Fn&, Client&> RunCall(Policy& policy, Fn& fn, bool idempote
     } catch (const at::TApplicationException&) {
       finish(AttemptOutcome::kApplicationError);
       throw;
-    } catch (const at::TException&) {
-      finish(AttemptOutcome::kDeclaredException);
-      throw;
+    } catch (const at::TException& e) {
+      if (typeid(e) != typeid(at::TException)) {
+        finish(AttemptOutcome::kDeclaredException);
+        throw;
+      }
+      // A bare TException is Thrift's parser failing on bytes it cannot type (TCompactProtocol's
+      // "don't know what type"): the stream is out of step, like a TProtocolException, and the
+      // caller gets one.
+      lease.MarkBroken();
+      finish(AttemptOutcome::kProtocolError);
+      if (!policy.MayRetry(attempt, idempotent)) {
+        throw at::protocol::TProtocolException(at::protocol::TProtocolException::INVALID_DATA,
+                                               e.what());
+      }
     } catch (...) {
       lease.MarkBroken();
       finish(AttemptOutcome::kOtherError);
