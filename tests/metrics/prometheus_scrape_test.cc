@@ -34,6 +34,8 @@
 
 #include "http_test_client.h"
 #include "support/child_process.h"
+#include "support/loopback_port.h"
+#include "support/temp_dir.h"
 
 namespace thriftpool::metrics_test {
 namespace {
@@ -43,45 +45,13 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing_support::ChildProcess;
+using testing_support::FreeLoopbackPort;
+using testing_support::TempDir;
 
 using Clock = std::chrono::steady_clock;
 
 double WallSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// A fresh directory under /tmp, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "thriftpool-prometheus-XXXXXX").string();
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path_.empty()) fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-// A loopback port nobody listened on a moment ago (for Prometheus, which takes no port 0, and
-// for the client, whose port goes into Prometheus's configuration).
-int FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address = {};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(fd);
-  return port;
 }
 
 void WriteFile(const fs::path& path, const std::string& text) {
@@ -205,7 +175,7 @@ json SeriesWith(const json& result, const std::string& label, const std::string&
 }
 
 TEST(PrometheusScrapeTest, ScrapedSeriesAgreeWithTheClientsReport) {
-  TempDir dir;
+  TempDir dir("thriftpool-prometheus");
   ASSERT_FALSE(dir.path().empty());
   const int metrics_port = FreeLoopbackPort();
   ASSERT_GT(metrics_port, 0);
