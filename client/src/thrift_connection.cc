@@ -8,6 +8,7 @@
 #include <thrift/protocol/TMultiplexedProtocol.h>
 #include <thrift/transport/TBufferTransports.h>
 #include <thrift/transport/TSocket.h>
+#include <thriftpool/internal/log_limiter.h>
 #include <thriftpool/thrift_connection.h>
 #include <thriftpool/tls_socket.h>
 
@@ -142,8 +143,17 @@ void ThriftConnection::Close() noexcept {
 void RouteThriftLogsToGlog() {
   static std::once_flag once;
   std::call_once(once, [] {
-    apache::thrift::GlobalOutput.setOutputFunction(
-        [](const char* message) { LOG(WARNING) << "thrift: " << message; });
+    apache::thrift::GlobalOutput.setOutputFunction([](const char* message) {
+      // Thrift writes a line per refused or timed-out connect, that is per call while a server
+      // is down: a burst, then one line per period, saying how many were dropped.
+      static internal::LogLimiter limiter;
+      std::uint64_t suppressed = 0;
+      if (!limiter.Allow(&suppressed)) return;
+      LOG(WARNING) << "thrift: " << message
+                   << (suppressed == 0 ? ""
+                                       : " (" + std::to_string(suppressed) +
+                                             " earlier Thrift diagnostics suppressed)");
+    });
   });
 }
 

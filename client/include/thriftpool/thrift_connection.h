@@ -65,8 +65,10 @@ class ThriftConnection {
   std::shared_ptr<apache::thrift::protocol::TProtocol> protocol_;
 };
 
-// Routes Thrift's own diagnostics (apache::thrift::GlobalOutput) to glog instead of raw stderr.
-// Idempotent and thread-safe; ThriftClientPool calls it.
+// Routes Thrift's own diagnostics (apache::thrift::GlobalOutput) to glog WARNINGs instead of raw
+// stderr, rate-limited process-wide (10 lines, then one per 6 s noting how many were dropped):
+// Thrift logs every failed connect, which under failure would be a line per call.
+// Idempotent and thread-safe; ThriftClientPool and ServicePool call it.
 void RouteThriftLogsToGlog();
 
 }  // namespace thriftpool
