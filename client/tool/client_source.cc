@@ -2,6 +2,7 @@
 
 #include <thrift/protocol/TProtocolException.h>
 #include <thrift/transport/TTransportException.h>
+#include <thriftpool/etcd_endpoint_watcher.h>
 #include <thriftpool/service_pool.h>
 #include <thriftpool/thrift_client_pool.h>
 #include <thriftpool/thrift_connection.h>
@@ -10,7 +11,10 @@
 #include <atomic>
 #include <chrono>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "UserService.h"
 #include "handwritten_pool.h"
@@ -159,27 +163,43 @@ class PoolSource final : public ClientSource {
   ThriftClientPool<UserServiceClient> pool_;
 };
 
-// --mode pool with --endpoints: every request is one ServicePool::Call over those endpoints.
+// --mode pool with --endpoints or --etcd: every request is one ServicePool::Call over the
+// service's endpoints; with --etcd an EtcdEndpointWatcher keeps them current.
 class ServicePoolSource final : public ClientSource {
  public:
-  ServicePoolSource(const ClientOptions& client, const PoolOptions& pool,
-                    const ServicePoolOptions& service, const std::vector<Endpoint>& endpoints)
-      : pool_(client, pool, service, endpoints) {}
+  explicit ServicePoolSource(const ToolConfig& config)
+      : pool_(config.client, config.pool, config.service, config.endpoints) {
+    if (!config.etcd) return;
+    discovery::EtcdEndpointWatcher::Options options;
+    options.etcd.url = config.etcd->url;
+    options.service = config.etcd->service;
+    watcher_.emplace(options, [this](const std::vector<Endpoint>& endpoints) {
+      KeepDeparted(endpoints);
+      pool_.Update(endpoints);
+    });
+    if (!watcher_->WaitForFirstSet(kFirstSetTimeout)) {
+      throw std::runtime_error("etcd at " + config.etcd->url + " gave no endpoint set for '" +
+                               config.etcd->service + "' within " +
+                               std::to_string(kFirstSetTimeout.count()) + " ms");
+    }
+  }
 
   std::unique_ptr<UserCaller> NewCaller() override { return std::make_unique<Caller>(pool_); }
   // Counted before Finish releases the pools (their figures stay, the endpoints' shares too).
   void Finish() override {
+    watcher_.reset();  // membership stays as it is now
     final_stats_ = pool_.Stats();
     pool_.Release();
   }
   ConnectionCounts counts() const override {
-    const PoolStats sum = Sum(final_stats_.endpoints);
+    const PoolStats sum = Sum(AllEndpoints());
     // Every call has ended by Finish, so Release closed all that were still open.
     return {sum.created, sum.closed + sum.open, final_stats_.retries};
   }
   nlohmann::json Details() const override {
     const ServicePoolStats& stats = final_stats_;
-    nlohmann::json details = PoolStatsJson(Sum(stats.endpoints));
+    const std::vector<EndpointStats> all = AllEndpoints();
+    nlohmann::json details = PoolStatsJson(Sum(all));
     details.update({{"calls", stats.calls},
                     {"retries", stats.retries},
                     {"retries_denied", stats.retries_denied},
@@ -187,9 +207,10 @@ class ServicePoolSource final : public ClientSource {
                     {"failures", stats.failures},
                     {"ejections", stats.ejections}});
     std::uint64_t attempts = 0;
-    for (const EndpointStats& e : stats.endpoints) attempts += e.calls;
+    for (const EndpointStats& e : all) attempts += e.calls;
     nlohmann::json endpoints = nlohmann::json::array();
-    for (const EndpointStats& e : stats.endpoints) {
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const EndpointStats& e = all[i];
       endpoints.push_back({{"endpoint", ToString(e.endpoint)},
                            {"weight", e.endpoint.weight},
                            {"calls", e.calls},
@@ -197,6 +218,7 @@ class ServicePoolSource final : public ClientSource {
                            {"failures", e.failures},
                            {"ejections", e.ejections},
                            {"ejected", e.ejected},
+                           {"departed", i >= stats.endpoints.size()},
                            {"latency_average_us", e.latency_average_us}});
     }
     details["endpoints"] = std::move(endpoints);
@@ -204,6 +226,8 @@ class ServicePoolSource final : public ClientSource {
   }
 
  private:
+  static constexpr std::chrono::milliseconds kFirstSetTimeout{5000};
+
   class Caller final : public UserCaller {
    public:
     explicit Caller(ServicePool<UserServiceClient>& pool) : pool_(pool) {}
@@ -215,7 +239,27 @@ class ServicePoolSource final : public ClientSource {
     ServicePool<UserServiceClient>& pool_;
   };
 
+  // Before an Update: the figures of the endpoints it removes, so that the report still shows
+  // where the calls went (the watcher calls back from one thread).
+  void KeepDeparted(const std::vector<Endpoint>& next) {
+    for (const EndpointStats& e : pool_.Stats().endpoints) {
+      const bool stays = std::any_of(next.begin(), next.end(), [&](const Endpoint& n) {
+        return n.host == e.endpoint.host && n.port == e.endpoint.port;
+      });
+      if (!stays) departed_.push_back(e);
+    }
+  }
+  // The endpoints at the end, then those that left during the run.
+  std::vector<EndpointStats> AllEndpoints() const {
+    std::vector<EndpointStats> all = final_stats_.endpoints;
+    all.insert(all.end(), departed_.begin(), departed_.end());
+    return all;
+  }
+
   ServicePool<UserServiceClient> pool_;
+  // Written by the watcher's thread until Finish stops it; read after.
+  std::vector<EndpointStats> departed_;
+  std::optional<discovery::EtcdEndpointWatcher> watcher_;  // destroyed before pool_
   ServicePoolStats final_stats_;
 };
 
@@ -350,8 +394,8 @@ std::unique_ptr<ClientSource> MakeClientSource(const ToolConfig& config) {
   const PoolOptions& pool = config.pool;
   switch (config.mode) {
     case Mode::kPool:
-      if (!config.endpoints.empty()) {
-        return std::make_unique<ServicePoolSource>(client, pool, config.service, config.endpoints);
+      if (!config.endpoints.empty() || config.etcd) {
+        return std::make_unique<ServicePoolSource>(config);
       }
       return std::make_unique<PoolSource>(client, pool);
     case Mode::kPerCall:

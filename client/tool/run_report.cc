@@ -65,7 +65,8 @@ void PrintSummary(const RunReport& report, std::ostream& out) {
             << Format("%5.1f", 100 * e["share"].get<double>()) << "% of attempts ("
             << e["calls"].get<std::uint64_t>() << "), " << e["failures"].get<std::uint64_t>()
             << " failures, " << e["ejections"].get<std::uint64_t>() << " ejections"
-            << (e["ejected"].get<bool>() ? ", ejected now" : "") << "\n";
+            << (e["ejected"].get<bool>() ? ", ejected now" : "")
+            << (e["departed"].get<bool>() ? ", left during the run" : "") << "\n";
       }
     }
   } else if (config.mode == Mode::kHandwritten) {

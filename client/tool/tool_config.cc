@@ -4,6 +4,8 @@
 
 #include <gflags/gflags.h>
 #include <thriftpool/client_options.h>
+#include <thriftpool/etcd_endpoint_value.h>
+#include <thriftpool/etcd_options.h>
 #include <thriftpool/pool_options.h>
 
 #include <climits>
@@ -25,8 +27,14 @@ DEFINE_string(server, "",
 DEFINE_string(endpoints, "",
               "HOST:PORT,HOST:PORT,...: the replicas of one service, called through a ServicePool "
               "(pool mode only; not with --server). The report gives each one's share.");
+DEFINE_string(etcd, "",
+              "URL of etcd's v3 JSON gateway (e.g. http://127.0.0.1:2379): call the replicas "
+              "registered there under --service (user_server --etcd), through a ServicePool that "
+              "follows them as they come and go (pool mode only; not with --server or "
+              "--endpoints).");
+DEFINE_string(service, "", "With --etcd: the service whose replicas to call.");
 DEFINE_string(balancer, "p2c",
-              "With --endpoints: p2c (power of two choices by calls in flight) or rr "
+              "With --endpoints or --etcd: p2c (power of two choices by calls in flight) or rr "
               "(round-robin).");
 DEFINE_int64(timeline_ms, 0,
              "Sample the requests done and failed every this many ms (10..60000) into the JSON "
@@ -285,6 +293,16 @@ ToolConfig ToolConfigFromFlags() {
     if (config.mode != Mode::kPool) Fail("--endpoints needs --mode pool");
     config.endpoints = ParseNamingFlag(ParseEndpointList, FLAGS_endpoints, "--endpoints");
   }
+  if (IsSet("etcd") || IsSet("service")) {
+    if (FLAGS_etcd.empty() || FLAGS_service.empty()) Fail("--etcd and --service go together");
+    if (config.server || !config.endpoints.empty()) {
+      Fail("--etcd, --endpoints and --server are mutually exclusive: give one");
+    }
+    if (config.mode != Mode::kPool) Fail("--etcd needs --mode pool");
+    config.etcd = ToolConfig::Etcd{FLAGS_etcd, FLAGS_service};
+    ParseNamingFlag(discovery::ValidateEtcdUrl, FLAGS_etcd, "--etcd");
+    ParseNamingFlag(discovery::ServicePrefix, FLAGS_service, "--service");
+  }
   config.service.balancer = ParseNamingFlag(ParseBalancerKind, FLAGS_balancer, "--balancer");
   if (FLAGS_timeline_ms != 0) {
     if (FLAGS_timeline_ms < 10 || FLAGS_timeline_ms > 60000) {
@@ -306,12 +324,15 @@ ToolConfig ToolConfigFromFlags() {
     Fail("--metrics-linger-ms needs --metrics-port");
   }
   config.metrics_linger = milliseconds(FLAGS_metrics_linger_ms);
-  // With --endpoints the client options' own host and port are not used: any endpoint passes.
-  config.client = ReadClientOptions(config.endpoints.empty()
-                                        ? config.server
-                                        : std::optional<Endpoint>(config.endpoints.front()));
-  if (config.client.tls.enabled && !config.server && config.endpoints.empty()) {
-    Fail("--tls and --tls-* need --server or --endpoints: the embedded server does not speak TLS");
+  // With --endpoints or --etcd the client options' own host and port are not used: any
+  // endpoint passes.
+  const bool many = !config.endpoints.empty() || config.etcd;
+  config.client =
+      ReadClientOptions(many ? std::optional<Endpoint>(Endpoint{"127.0.0.1", 1}) : config.server);
+  if (config.client.tls.enabled && !config.server && !many) {
+    Fail(
+        "--tls and --tls-* need --server, --endpoints or --etcd: the embedded server does not "
+        "speak TLS");
   }
   config.pool = ReadPoolOptions(config.threads);
   return config;

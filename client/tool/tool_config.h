@@ -58,6 +58,13 @@ struct ToolConfig {
   std::optional<Endpoint> server;
   // --endpoints (pool mode only): a ServicePool over these instead of one server.
   std::vector<Endpoint> endpoints;
+  // --etcd and --service (pool mode only): a ServicePool whose endpoints are read and watched in
+  // etcd under that service's prefix (thriftpool::discovery::EtcdEndpointWatcher).
+  struct Etcd {
+    std::string url;
+    std::string service;
+  };
+  std::optional<Etcd> etcd;
   ServicePoolOptions service;
   // --timeline-ms: sample the counts this often for the JSON report's timeline.
   std::optional<std::chrono::milliseconds> timeline_interval;

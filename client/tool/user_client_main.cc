@@ -48,7 +48,8 @@ constexpr int kExitBadFlags = 2;
 
 constexpr char kUsage[] =
     "Drives getUser load at a UserService server and checks every answer.\n"
-    "  user_client [--server HOST:PORT] [--mode pool|per-call|raw|handwritten] [--threads N]\n"
+    "  user_client [--server HOST:PORT | --endpoints H:P,H:P,... | --etcd URL --service NAME]\n"
+    "              [--mode pool|per-call|raw|handwritten] [--threads N]\n"
     "              [--requests N | --duration-s S] [--json] [pool and socket flags]\n"
     "Without --server, a UserServer runs inside the process on 127.0.0.1 and a free port.\n"
     "--requests and --duration-s are mutually exclusive (giving both is an error).\n"
@@ -134,7 +135,7 @@ int Run(ToolConfig config) {
   if (config.server) {
     config.client.host = config.server->host;
     config.client.port = config.server->port;
-  } else if (config.endpoints.empty()) {
+  } else if (config.endpoints.empty() && !config.etcd) {
     embedded = StartEmbeddedServer(config);
     config.client.host = embedded->host();
     config.client.port = embedded->port();
@@ -143,6 +144,7 @@ int Run(ToolConfig config) {
   for (const Endpoint& endpoint : config.endpoints) {
     target += (target.empty() ? "" : ",") + ToString(endpoint);
   }
+  if (config.etcd) target = "etcd " + config.etcd->url + " service " + config.etcd->service;
   if (target.empty()) target = ToString(Endpoint{config.client.host, config.client.port});
 
   std::unique_ptr<ClientSource> source;

@@ -1,12 +1,16 @@
 // user_server: serves the sample UserService until SIGINT or SIGTERM.
 //
 // Prints "listening on HOST:PORT" as its first line on stdout once it accepts connections; with
-// --metrics-port, "metrics: URL" as the second.
-// Exit status: 0 after a signal, 1 when it cannot listen, 2 for a bad command line.
+// --metrics-port, "metrics: URL" next; with --etcd, "etcd: KEY" once registered.
+// With --etcd, a SIGTERM or SIGINT first deletes the key, then serves --drain-ms longer (callers
+// that routed a call here before they saw the key go still get their answer), prints
+// "left etcd: N calls arrived after the key was deleted, the last after M ms", and stops.
+// Exit status: 0 after a signal, 1 when it cannot listen or register, 2 for a bad command line.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <signal.h>
 #include <thrift/Thrift.h>
+#include <thriftpool/etcd_registration.h>
 #include <thriftpool/metrics_server.h>
 #include <thriftpool/user_server.h>
 
@@ -17,6 +21,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 DEFINE_string(host, "127.0.0.1", "Address to listen on.");
 DEFINE_int32(port, 0, "Port to listen on, 0..65535; 0 picks any free port.");
@@ -39,6 +44,20 @@ DEFINE_string(tls_ca, "",
 DEFINE_int32(metrics_port, -1,
              "Serve GET /metrics (the process's MetricsRegistry, Prometheus text format) on "
              "127.0.0.1 at this port; 0 picks a free port. -1: off.");
+DEFINE_string(
+    etcd, "",
+    "Register in etcd (v3 JSON gateway, e.g. http://127.0.0.1:2379) under "
+    "/thriftpool/services/<--service>/<host:port>, with a lease kept alive while it runs; "
+    "the key is deleted on SIGTERM/SIGINT. Needs --service.");
+DEFINE_string(service, "", "With --etcd: the service name to register under.");
+DEFINE_int32(etcd_ttl_s, 10,
+             "With --etcd: the lease's time to live in seconds, 1..3600 (after a SIGKILL the key "
+             "stays this long).");
+DEFINE_string(advertise_host, "",
+              "With --etcd: the host registered for clients to connect to; default --host.");
+DEFINE_int32(drain_ms, 1000,
+             "With --etcd: after deleting the key on SIGTERM/SIGINT, serve this many ms longer, "
+             "0..60000.");
 
 namespace {
 
@@ -65,6 +84,8 @@ bool ValidUsers(const char*, std::int64_t users) { return users >= 0; }
 bool ValidIdleTimeout(const char*, std::int32_t ms) { return ms >= 0; }
 bool ValidDelay(const char*, double ms) { return ms >= 0 && ms <= 60000; }
 bool ValidMetricsPort(const char*, std::int32_t port) { return port >= -1 && port <= 65535; }
+bool ValidTtl(const char*, std::int32_t seconds) { return seconds >= 1 && seconds <= 3600; }
+bool ValidDrain(const char*, std::int32_t ms) { return ms >= 0 && ms <= 60000; }
 
 DEFINE_validator(host, &ValidHost);
 DEFINE_validator(port, &ValidPort);
@@ -74,6 +95,8 @@ DEFINE_validator(users, &ValidUsers);
 DEFINE_validator(idle_timeout_ms, &ValidIdleTimeout);
 DEFINE_validator(delay_ms, &ValidDelay);
 DEFINE_validator(metrics_port, &ValidMetricsPort);
+DEFINE_validator(etcd_ttl_s, &ValidTtl);
+DEFINE_validator(drain_ms, &ValidDrain);
 
 bool IsBoolFlag(const std::string& name) {
   gflags::CommandLineFlagInfo info;
@@ -112,6 +135,27 @@ std::string FindBadFlag(int argc, char** argv) {
   return "";
 }
 
+// Serves `drain` longer after the key was deleted and says how many calls still arrived.
+void Drain(const thriftpool::example::UserServer& server, std::chrono::milliseconds drain) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point left = Clock::now();
+  const std::uint64_t calls_at_leave = server.calls();
+  std::uint64_t seen = calls_at_leave;
+  Clock::duration last_call_after{0};
+  while (Clock::now() - left < drain) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const std::uint64_t now = server.calls();
+    if (now != seen) {
+      seen = now;
+      last_call_after = Clock::now() - left;
+    }
+  }
+  std::cout << "left etcd: " << seen - calls_at_leave
+            << " calls arrived after the key was deleted, the last after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(last_call_after).count()
+            << " ms" << std::endl;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -124,6 +168,10 @@ int main(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1) {
     std::cerr << "user_server: unexpected argument '" << argv[1] << "'" << std::endl;
+    return 2;
+  }
+  if (FLAGS_etcd.empty() != FLAGS_service.empty()) {
+    std::cerr << "user_server: --etcd and --service go together: give both or neither" << std::endl;
     return 2;
   }
   google::InitGoogleLogging(argv[0]);
@@ -181,10 +229,34 @@ int main(int argc, char** argv) {
   }
   std::cout << "listening on " << server.host() << ":" << server.port() << std::endl;
   if (metrics) std::cout << "metrics: " << metrics->url() << std::endl;
+  std::unique_ptr<thriftpool::discovery::EtcdRegistration> registration;
+  if (!FLAGS_etcd.empty()) {
+    thriftpool::discovery::EtcdRegistration::Options registration_options;
+    registration_options.etcd.url = FLAGS_etcd;
+    registration_options.service = FLAGS_service;
+    registration_options.endpoint = {
+        FLAGS_advertise_host.empty() ? server.host() : FLAGS_advertise_host, server.port(), 1};
+    registration_options.ttl = std::chrono::seconds(FLAGS_etcd_ttl_s);
+    try {
+      registration =
+          std::make_unique<thriftpool::discovery::EtcdRegistration>(registration_options);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "user_server: " << e.what() << std::endl;
+      return 2;
+    } catch (const std::runtime_error& e) {
+      std::cerr << "user_server: cannot register in etcd: " << e.what() << std::endl;
+      return 1;
+    }
+    std::cout << "etcd: " << registration->key() << std::endl;
+  }
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   LOG(INFO) << "user_server: " << strsignal(signal_number) << ", stopping";
+  if (registration) {
+    registration.reset();  // deletes the key and revokes the lease
+    Drain(server, std::chrono::milliseconds(FLAGS_drain_ms));
+  }
   server.Stop();
   return 0;
 }

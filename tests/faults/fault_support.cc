@@ -307,6 +307,12 @@ void ServerProcess::Resume() { process_->Signal(SIGCONT); }
 
 pid_t ServerProcess::pid() const { return process_->pid(); }
 
+std::optional<std::string> ServerProcess::ReadLine(milliseconds timeout) {
+  return process_->ReadLine(timeout);
+}
+
+const std::string& ServerProcess::out() const { return process_->out(); }
+
 StatsSampler::StatsSampler(Source source) : source_(std::move(source)) {
   thread_ = std::thread([this] {
     while (!stop_.load()) {

@@ -229,6 +229,11 @@ class ServerProcess {
   void Pause();
   void Resume();
   pid_t pid() const;
+  // The server's next stdout line after "listening on" (user_server --etcd prints "etcd: KEY"
+  // once registered, and "left etcd: ..." after a SIGTERM); std::nullopt if none comes in time.
+  std::optional<std::string> ReadLine(milliseconds timeout);
+  // All it wrote to stdout since its last (re)start; complete once Terminate or Kill returned.
+  const std::string& out() const;
 
  private:
   void Launch();

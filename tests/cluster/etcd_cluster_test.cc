@@ -1,0 +1,203 @@
+// ServicePool fed by EtcdEndpointWatcher, against a real etcd and real user_server processes that
+// register themselves (user_server --etcd): replicas found, one joining, one leaving by SIGTERM,
+// one SIGKILLed until its lease expires, etcd itself SIGKILLed and restarted. Every call is
+// idempotent getUser with its answer checked.
+#include <gtest/gtest.h>
+#include <thriftpool/etcd_endpoint_watcher.h>
+#include <thriftpool/service_pool.h>
+
+#include <memory>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "../faults/fault_support.h"
+#include "UserService.h"
+#include "etcd_process.h"
+
+namespace thriftpool::faults {
+namespace {
+
+using discovery::EtcdEndpointWatcher;
+using example::User;
+using example::UserServiceClient;
+using UserServicePool = ServicePool<UserServiceClient>;
+
+constexpr int kUsers = 1000;
+constexpr char kService[] = "users";
+
+const EndpointStats* Find(const ServicePoolStats& stats, int port) {
+  for (const EndpointStats& e : stats.endpoints) {
+    if (e.endpoint.port == port) return &e;
+  }
+  return nullptr;
+}
+
+bool Listed(const UserServicePool& pool, int port) { return Find(pool.Stats(), port) != nullptr; }
+
+std::uint64_t AttemptsOn(const UserServicePool& pool, int port) {
+  const ServicePoolStats stats = pool.Stats();
+  const EndpointStats* e = Find(stats, port);
+  return e == nullptr ? 0 : e->calls;
+}
+
+GetUserFn Through(UserServicePool& pool) {
+  return [&pool](User& user, std::int64_t id) {
+    pool.Call([&](UserServiceClient& c) { c.getUser(user, id); }, kIdempotent);
+  };
+}
+
+class EtcdClusterTest : public ::testing::Test {
+ protected:
+  EtcdClusterTest() {
+    etcd_.Start();
+    client_.connect_timeout = milliseconds(300);
+    client_.recv_timeout = milliseconds(300);
+  }
+
+  // Starts a user_server that registers under kService and waits for its "etcd: KEY" line.
+  ServerProcess& AddServer(int ttl_seconds = 10) {
+    ServerProcess::Options options;
+    options.flags = {"--users=" + std::to_string(kUsers), "--etcd=" + etcd_.url(),
+                     std::string("--service=") + kService,
+                     "--etcd-ttl-s=" + std::to_string(ttl_seconds), "--drain-ms=1000"};
+    servers_.push_back(std::make_unique<ServerProcess>(options));
+    ServerProcess& server = *servers_.back();
+    const std::optional<std::string> line = server.ReadLine(milliseconds(10000));
+    const std::string key = std::string("etcd: /thriftpool/services/") + kService +
+                            "/127.0.0.1:" + std::to_string(server.port());
+    EXPECT_EQ(line.value_or("(none)"), key);
+    return server;
+  }
+
+  // A watcher that feeds `pool`, once it has read the first set.
+  std::unique_ptr<EtcdEndpointWatcher> Watch(UserServicePool& pool) {
+    EtcdEndpointWatcher::Options options;
+    options.etcd.url = etcd_.url();
+    options.service = kService;
+    options.max_backoff = milliseconds(500);
+    auto watcher = std::make_unique<EtcdEndpointWatcher>(
+        options, [&pool](const std::vector<Endpoint>& endpoints) { pool.Update(endpoints); });
+    EXPECT_TRUE(watcher->WaitForFirstSet(milliseconds(5000)));
+    return watcher;
+  }
+
+  void ExpectAllListedAndCalled(const UserServicePool& pool) {
+    for (const auto& server : servers_) {
+      EXPECT_TRUE(
+          WaitFor([&] { return AttemptsOn(pool, server->port()) > 50; }, milliseconds(5000)))
+          << "port " << server->port();
+    }
+  }
+
+  testing_support::EtcdProcess etcd_;
+  ClientOptions client_;
+  PoolOptions pool_;
+  ServicePoolOptions service_;
+  std::vector<std::unique_ptr<ServerProcess>> servers_;
+};
+
+TEST_F(EtcdClusterTest, ReplicasAreFoundAJoinerGetsCallsAndALeaverCostsNoCall) {
+  for (int i = 0; i < 3; ++i) AddServer();
+  UserServicePool pool(client_, pool_, service_);
+  const std::unique_ptr<EtcdEndpointWatcher> watcher = Watch(pool);
+  GetUserLoad load(4, Through(pool), milliseconds(0), kUsers);
+  ExpectAllListedAndCalled(pool);
+
+  const Stopwatch since_join;  // from before the process starts: start and registration included
+  ServerProcess& joiner = AddServer();
+  EXPECT_TRUE(WaitFor([&] { return AttemptsOn(pool, joiner.port()) > 0; }, milliseconds(5000)));
+  const Millis joiner_called_after = since_join.Elapsed();
+  EXPECT_LE(joiner_called_after, Loose(Millis(1000)));
+
+  ServerProcess& leaver = *servers_[1];
+  const int leaver_port = leaver.port();
+  const std::optional<int> status = leaver.Terminate();
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  // "left etcd: N calls arrived after the key was deleted, the last after M ms"
+  std::smatch left;
+  const std::string& out = leaver.out();
+  ASSERT_TRUE(std::regex_search(
+      out, left,
+      std::regex(
+          R"(left etcd: (\d+) calls arrived after the key was deleted, the last after (\d+) ms)")))
+      << out;
+  EXPECT_FALSE(Listed(pool, leaver_port));
+  const std::uint64_t ok_then = load.ok_so_far();
+  EXPECT_TRUE(WaitFor([&] { return load.ok_so_far() > ok_then + 100; }, milliseconds(5000)));
+  const CallOutcomes outcomes = load.Stop();
+  ReportFigure("etcd_join_leave", "joiner called " + std::to_string(joiner_called_after.count()) +
+                                      " ms after its start; leaver: " + left[1].str() +
+                                      " calls arrived after its key was deleted, the last " +
+                                      left[2].str() + " ms after; " + outcomes.Summary());
+  EXPECT_LE(std::stoi(left[2].str()), Loose(Millis(500)).count())
+      << "calls stop reaching it once its key is gone (the watch's delay only)";
+  EXPECT_EQ(outcomes.failed(), 0u) << outcomes.Summary();
+  EXPECT_EQ(outcomes.wrong, 0u) << outcomes.Summary();
+}
+
+TEST_F(EtcdClusterTest, AKilledReplicaIsEjectedUntilItsLeaseExpiresAndItLeavesTheSet) {
+  constexpr int kTtlSeconds = 2;
+  for (int i = 0; i < 3; ++i) AddServer(kTtlSeconds);
+  UserServicePool pool(client_, pool_, service_);
+  const std::unique_ptr<EtcdEndpointWatcher> watcher = Watch(pool);
+  GetUserLoad load(4, Through(pool), milliseconds(0), kUsers);
+  ExpectAllListedAndCalled(pool);
+
+  const int victim = servers_[0]->port();
+  servers_[0]->Kill();
+  const Stopwatch since_kill;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        const ServicePoolStats stats = pool.Stats();
+        const EndpointStats* e = Find(stats, victim);
+        return e == nullptr || e->ejected;
+      },
+      milliseconds(5000)));
+  const Millis ejected_after = since_kill.Elapsed();
+  EXPECT_TRUE(WaitFor([&] { return !Listed(pool, victim); }, milliseconds(15000)));
+  const Millis left_after = since_kill.Elapsed();
+  const CallOutcomes outcomes = load.Stop();
+  ReportFigure("etcd_sigkill", "ejected " + std::to_string(ejected_after.count()) +
+                                   " ms after the kill, out of the set " +
+                                   std::to_string(left_after.count()) + " ms after (lease TTL " +
+                                   std::to_string(kTtlSeconds) + " s); " + outcomes.Summary());
+  EXPECT_LT(ejected_after, left_after) << "ejection covers it before the lease expires";
+  EXPECT_GE(left_after, Millis(kTtlSeconds * 1000) * 0.5) << "the key goes with its lease";
+  EXPECT_EQ(outcomes.failed(), 0u) << outcomes.Summary();
+  EXPECT_EQ(outcomes.wrong, 0u) << outcomes.Summary();
+}
+
+TEST_F(EtcdClusterTest, WhileEtcdIsDownCallsGoOnAndOnceBackANewReplicaIsFound) {
+  for (int i = 0; i < 3; ++i) AddServer();
+  UserServicePool pool(client_, pool_, service_);
+  const std::unique_ptr<EtcdEndpointWatcher> watcher = Watch(pool);
+  GetUserLoad load(4, Through(pool), milliseconds(0), kUsers);
+  ExpectAllListedAndCalled(pool);
+
+  etcd_.Kill();
+  EXPECT_TRUE(WaitFor([&] { return !watcher->stats().connected; }, milliseconds(5000)));
+  const std::uint64_t ok_at_kill = load.ok_so_far();
+  std::this_thread::sleep_for(milliseconds(1500));
+  EXPECT_EQ(pool.Stats().endpoints.size(), 3u) << "the last known set stays";
+  for (const auto& server : servers_) EXPECT_TRUE(Listed(pool, server->port()));
+  const std::uint64_t ok_while_down = load.ok_so_far() - ok_at_kill;
+  EXPECT_GT(ok_while_down, 100u);
+
+  etcd_.Restart();
+  const Stopwatch since_late;
+  ServerProcess& late = AddServer();
+  EXPECT_TRUE(WaitFor([&] { return AttemptsOn(pool, late.port()) > 0; }, milliseconds(10000)));
+  const Millis late_found_after = since_late.Elapsed();
+  const CallOutcomes outcomes = load.Stop();
+  ReportFigure("etcd_down", std::to_string(ok_while_down) +
+                                " calls answered in 1.5 s with etcd down; a replica started "
+                                "after etcd's restart got calls " +
+                                std::to_string(late_found_after.count()) + " ms after its start; " +
+                                outcomes.Summary());
+  EXPECT_EQ(outcomes.failed(), 0u) << outcomes.Summary();
+  EXPECT_EQ(outcomes.wrong, 0u) << outcomes.Summary();
+}
+
+}  // namespace
+}  // namespace thriftpool::faults
