@@ -42,7 +42,6 @@
 #include <thriftpool/thrift_client_pool.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -52,13 +51,7 @@
 
 #include "ServerInfo.h"
 #include "UserService.h"
-
-// Sanitizer runtimes (ASan, TSan) call these hooks on every allocation; weak, so that a build
-// without a sanitizer links and simply does not track allocations.
-extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
-                                                                             std::size_t),
-                                                         void (*free_hook)(const volatile void*))
-    __attribute__((weak));
+#include "allocation_tracker.h"
 
 namespace thriftpool::fuzz {
 namespace {
@@ -83,16 +76,6 @@ constexpr std::size_t kMaxBody =
 constexpr int kPeerTimeoutMs = 2000;  // only a bug makes anything wait this long
 
 ReplyFuzzStats stats;
-std::atomic<bool> in_call{false};
-std::atomic<std::size_t> largest_allocation{0};
-
-void OnMalloc(const volatile void*, std::size_t size) {
-  if (!in_call.load(std::memory_order_relaxed)) return;
-  std::size_t seen = largest_allocation.load(std::memory_order_relaxed);
-  while (size > seen && !largest_allocation.compare_exchange_weak(seen, size)) {
-  }
-}
-void OnFree(const volatile void*) {}
 
 [[noreturn]] void Fail(const std::string& what) {
   std::fprintf(stderr, "reply fuzz target: %s\n", what.c_str());
@@ -172,9 +155,7 @@ Listener& TheListener() {
   static Listener* listener = [] {
     signal(SIGPIPE, SIG_IGN);
     FLAGS_minloglevel = google::GLOG_ERROR;  // Thrift's per-call warnings would flood the output
-    if (__sanitizer_install_malloc_and_free_hooks) {
-      stats.allocation_tracked = __sanitizer_install_malloc_and_free_hooks(OnMalloc, OnFree) != 0;
-    }
+    stats.allocation_tracked = TrackAllocations();
     return new Listener;
   }();
   return *listener;
@@ -321,7 +302,7 @@ Outcome Run(const Input& in) {
 }  // namespace
 
 const ReplyFuzzStats& GetReplyFuzzStats() {
-  stats.largest_allocation = largest_allocation.load();
+  stats.largest_allocation = LargestAllocation();
   return stats;
 }
 
@@ -340,12 +321,7 @@ std::string FormatReplyFuzzStats() {
     for (int o = 0; o < kOutcomes; ++o) out << (o ? " / " : " ") << s.outcomes[c][o];
     out << "\n";
   }
-  out << "largest allocation during a call: ";
-  if (s.allocation_tracked) {
-    out << s.largest_allocation << " bytes\n";
-  } else {
-    out << "not tracked (no sanitizer)\n";
-  }
+  out << FormatLargestAllocation();
   return out.str();
 }
 
@@ -356,9 +332,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 2) return 0;
   const Input in = Parse(data, size);
   TheListener().Drain();
-  in_call.store(true, std::memory_order_relaxed);
+  BeginInput();
   const Outcome outcome = Run(in);
-  in_call.store(false, std::memory_order_relaxed);
+  EndInput();
   ++stats.inputs;
   ++stats.outcomes[(in.framed ? 2 : 0) + (in.compact ? 1 : 0)][outcome];
   return 0;
