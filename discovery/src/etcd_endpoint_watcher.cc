@@ -72,7 +72,8 @@ class KeySet {
   // In key order; the same host:port under a later key is left out.
   std::vector<Endpoint> Endpoints() const {
     std::vector<Endpoint> endpoints;
-    for (const auto& [key, endpoint] : entries_) {
+    for (const auto& entry : entries_) {
+      const Endpoint& endpoint = entry.second;
       const bool seen = std::any_of(endpoints.begin(), endpoints.end(), [&](const Endpoint& e) {
         return e.host == endpoint.host && e.port == endpoint.port;
       });

@@ -10,30 +10,17 @@
 #include <string>
 #include <vector>
 
-#include "../faults/fault_support.h"
-#include "UserService.h"
+#include "service_pool_support.h"
 
 namespace thriftpool::faults {
 namespace {
 
-using example::User;
-using example::UserServiceClient;
-using UserServicePool = ServicePool<UserServiceClient>;
-
 constexpr int kUsers = 1000;
 
-std::uint64_t AttemptsOn(const UserServicePool& pool, int port) {
-  for (const EndpointStats& e : pool.Stats().endpoints) {
-    if (e.endpoint.port == port) return e.calls;
-  }
-  return 0;
-}
-
 bool EjectedNow(const UserServicePool& pool, int port) {
-  for (const EndpointStats& e : pool.Stats().endpoints) {
-    if (e.endpoint.port == port) return e.ejected;
-  }
-  return false;
+  const ServicePoolStats stats = pool.Stats();
+  const EndpointStats* e = FindEndpoint(stats, port);
+  return e != nullptr && e->ejected;
 }
 
 int ThreadCount() {
@@ -43,12 +30,6 @@ int ThreadCount() {
     closedir(tasks);
   }
   return count;
-}
-
-GetUserFn Through(UserServicePool& pool) {
-  return [&pool](User& user, std::int64_t id) {
-    pool.Call([&](UserServiceClient& c) { c.getUser(user, id); }, kIdempotent);
-  };
 }
 
 class ClusterTest : public ::testing::Test {

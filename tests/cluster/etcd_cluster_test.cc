@@ -7,44 +7,24 @@
 #include <thriftpool/service_pool.h>
 
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
 
-#include "../faults/fault_support.h"
-#include "UserService.h"
 #include "etcd_process.h"
+#include "service_pool_support.h"
 
 namespace thriftpool::faults {
 namespace {
 
 using discovery::EtcdEndpointWatcher;
-using example::User;
-using example::UserServiceClient;
-using UserServicePool = ServicePool<UserServiceClient>;
 
 constexpr int kUsers = 1000;
 constexpr char kService[] = "users";
 
-const EndpointStats* Find(const ServicePoolStats& stats, int port) {
-  for (const EndpointStats& e : stats.endpoints) {
-    if (e.endpoint.port == port) return &e;
-  }
-  return nullptr;
-}
-
-bool Listed(const UserServicePool& pool, int port) { return Find(pool.Stats(), port) != nullptr; }
-
-std::uint64_t AttemptsOn(const UserServicePool& pool, int port) {
-  const ServicePoolStats stats = pool.Stats();
-  const EndpointStats* e = Find(stats, port);
-  return e == nullptr ? 0 : e->calls;
-}
-
-GetUserFn Through(UserServicePool& pool) {
-  return [&pool](User& user, std::int64_t id) {
-    pool.Call([&](UserServiceClient& c) { c.getUser(user, id); }, kIdempotent);
-  };
+bool Listed(const UserServicePool& pool, int port) {
+  return FindEndpoint(pool.Stats(), port) != nullptr;
 }
 
 class EtcdClusterTest : public ::testing::Test {
@@ -82,6 +62,16 @@ class EtcdClusterTest : public ::testing::Test {
     return watcher;
   }
 
+  // Three registered replicas (leases of `ttl_seconds`), a pool that follows them through a
+  // watcher, and 4 threads of load on it, until every replica has had calls.
+  void StartLoadedCluster(int ttl_seconds = 10) {
+    for (int i = 0; i < 3; ++i) AddServer(ttl_seconds);
+    pool_.emplace(client_, pool_options_, service_);
+    watcher_ = Watch(*pool_);
+    load_.emplace(4, Through(*pool_), milliseconds(0), kUsers);
+    ExpectAllListedAndCalled(*pool_);
+  }
+
   void ExpectAllListedAndCalled(const UserServicePool& pool) {
     for (const auto& server : servers_) {
       EXPECT_TRUE(
@@ -92,17 +82,19 @@ class EtcdClusterTest : public ::testing::Test {
 
   testing_support::EtcdProcess etcd_;
   ClientOptions client_;
-  PoolOptions pool_;
+  PoolOptions pool_options_;
   ServicePoolOptions service_;
   std::vector<std::unique_ptr<ServerProcess>> servers_;
+  // Destroyed in reverse: the load stops, then the watcher, then the pool.
+  std::optional<UserServicePool> pool_;
+  std::unique_ptr<EtcdEndpointWatcher> watcher_;
+  std::optional<GetUserLoad> load_;
 };
 
 TEST_F(EtcdClusterTest, ReplicasAreFoundAJoinerGetsCallsAndALeaverCostsNoCall) {
-  for (int i = 0; i < 3; ++i) AddServer();
-  UserServicePool pool(client_, pool_, service_);
-  const std::unique_ptr<EtcdEndpointWatcher> watcher = Watch(pool);
-  GetUserLoad load(4, Through(pool), milliseconds(0), kUsers);
-  ExpectAllListedAndCalled(pool);
+  StartLoadedCluster();
+  UserServicePool& pool = *pool_;
+  GetUserLoad& load = *load_;
 
   const Stopwatch since_join;  // from before the process starts: start and registration included
   ServerProcess& joiner = AddServer();
@@ -138,11 +130,9 @@ TEST_F(EtcdClusterTest, ReplicasAreFoundAJoinerGetsCallsAndALeaverCostsNoCall) {
 
 TEST_F(EtcdClusterTest, AKilledReplicaIsEjectedUntilItsLeaseExpiresAndItLeavesTheSet) {
   constexpr int kTtlSeconds = 2;
-  for (int i = 0; i < 3; ++i) AddServer(kTtlSeconds);
-  UserServicePool pool(client_, pool_, service_);
-  const std::unique_ptr<EtcdEndpointWatcher> watcher = Watch(pool);
-  GetUserLoad load(4, Through(pool), milliseconds(0), kUsers);
-  ExpectAllListedAndCalled(pool);
+  StartLoadedCluster(kTtlSeconds);
+  UserServicePool& pool = *pool_;
+  GetUserLoad& load = *load_;
 
   const int victim = servers_[0]->port();
   servers_[0]->Kill();
@@ -150,7 +140,7 @@ TEST_F(EtcdClusterTest, AKilledReplicaIsEjectedUntilItsLeaseExpiresAndItLeavesTh
   EXPECT_TRUE(WaitFor(
       [&] {
         const ServicePoolStats stats = pool.Stats();
-        const EndpointStats* e = Find(stats, victim);
+        const EndpointStats* e = FindEndpoint(stats, victim);
         return e == nullptr || e->ejected;
       },
       milliseconds(5000)));
@@ -169,14 +159,12 @@ TEST_F(EtcdClusterTest, AKilledReplicaIsEjectedUntilItsLeaseExpiresAndItLeavesTh
 }
 
 TEST_F(EtcdClusterTest, WhileEtcdIsDownCallsGoOnAndOnceBackANewReplicaIsFound) {
-  for (int i = 0; i < 3; ++i) AddServer();
-  UserServicePool pool(client_, pool_, service_);
-  const std::unique_ptr<EtcdEndpointWatcher> watcher = Watch(pool);
-  GetUserLoad load(4, Through(pool), milliseconds(0), kUsers);
-  ExpectAllListedAndCalled(pool);
+  StartLoadedCluster();
+  UserServicePool& pool = *pool_;
+  GetUserLoad& load = *load_;
 
   etcd_.Kill();
-  EXPECT_TRUE(WaitFor([&] { return !watcher->stats().connected; }, milliseconds(5000)));
+  EXPECT_TRUE(WaitFor([&] { return !watcher_->stats().connected; }, milliseconds(5000)));
   const std::uint64_t ok_at_kill = load.ok_so_far();
   std::this_thread::sleep_for(milliseconds(1500));
   EXPECT_EQ(pool.Stats().endpoints.size(), 3u) << "the last known set stays";

@@ -7,18 +7,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "expect_refused.h"
+
 namespace thriftpool::discovery {
 namespace {
 
-template <class Call>
-void ExpectRefused(Call call, const std::string& part) {
-  try {
-    call();
-    ADD_FAILURE() << "accepted; expected an error containing '" << part << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using testing_support::ExpectRefused;
 
 TEST(EtcdEndpointValueTest, KeysAndValuesRoundTrip) {
   EXPECT_EQ(ServicePrefix("users"), "/thriftpool/services/users/");

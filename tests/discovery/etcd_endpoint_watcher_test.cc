@@ -13,26 +13,18 @@
 #include <vector>
 
 #include "etcd_process.h"
-#include "silent_listener.h"
+#include "support/silent_listener.h"
+#include "support/wait_for.h"
 
 namespace thriftpool::discovery {
 namespace {
 
 using std::chrono::milliseconds;
 using testing_support::EtcdProcess;
+using testing_support::WaitFor;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kService[] = "users";
-
-template <class Condition>
-bool WaitFor(Condition condition, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return condition();
-}
 
 std::string Key(int port) { return ServicePrefix(kService) + "127.0.0.1:" + std::to_string(port); }
 

@@ -7,21 +7,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "expect_refused.h"
+
 namespace thriftpool::discovery::internal {
 namespace {
 
 using nlohmann::json;
 
-// Asserts that `call` throws std::invalid_argument whose message contains `part`.
-template <class Call>
-void ExpectRefused(Call call, const std::string& part) {
-  try {
-    call();
-    ADD_FAILURE() << "accepted; expected an error containing '" << part << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
+using testing_support::ExpectRefused;
 
 TEST(EtcdJsonTest, Base64RoundTripsEveryLengthAndRefusesGarbage) {
   std::string bytes;

@@ -10,24 +10,16 @@
 #include <thread>
 
 #include "etcd_process.h"
-#include "silent_listener.h"
+#include "support/silent_listener.h"
+#include "support/wait_for.h"
 
 namespace thriftpool::discovery {
 namespace {
 
 using std::chrono::milliseconds;
 using testing_support::EtcdProcess;
+using testing_support::WaitFor;
 using Clock = std::chrono::steady_clock;
-
-template <class Condition>
-bool WaitFor(Condition condition, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return condition();
-}
 
 EtcdRegistration::Options Registering(const std::string& url, int ttl_seconds = 3) {
   EtcdRegistration::Options options;

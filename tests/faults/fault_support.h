@@ -28,6 +28,7 @@
 
 #include "UserService.h"
 #include "support/child_process.h"
+#include "support/wait_for.h"
 
 // Defined in ASan and TSan builds (GCC's and Clang's spellings).
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -63,16 +64,7 @@ class Stopwatch {
   Clock::time_point start_;
 };
 
-// Polls `condition` every 2 ms until it holds or `timeout` passes; returns its last value.
-template <typename Condition>
-bool WaitFor(Condition condition, milliseconds timeout) {
-  const Clock::time_point deadline = Clock::now() + timeout;
-  while (!condition()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return true;
-}
+using testing_support::WaitFor;
 
 // Prints a measured figure ("[  FIGURE  ] name: text") for the test log and records it as a test
 // property (in the XML report), so that runs can be compared without re-reading the code.

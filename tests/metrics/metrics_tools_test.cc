@@ -1,10 +1,7 @@
 // user_client and user_server with --metrics-port, as processes: the URL line, scrapes during
 // and after a run agreeing with the JSON report, bad flags, a port in use.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +15,7 @@
 
 #include "http_test_client.h"
 #include "support/child_process.h"
+#include "support/silent_listener.h"
 
 namespace thriftpool::metrics_test {
 namespace {
@@ -42,29 +40,6 @@ double SampleValue(const std::string& exposition, const std::string& series) {
   if (at == std::string::npos) return -1;
   return std::stod(exposition.substr(at + series.size() + 2));
 }
-
-// A loopback port with a listener on it for as long as this object lives.
-class TakenPort {
- public:
-  TakenPort() : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in address = {};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        listen(fd_, 1) != 0 ||
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      ADD_FAILURE() << "cannot listen on a loopback port";
-    }
-    port_ = ntohs(address.sin_port);
-  }
-  ~TakenPort() { close(fd_); }
-  int port() const { return port_; }
-
- private:
-  const int fd_;
-  int port_ = 0;
-};
 
 TEST(UserClientMetricsTest, ServesThePoolDuringTheRunAndTheFinalFiguresWhileLingering) {
   ChildProcess client({USER_CLIENT_PATH, "--duration-s", "1.5", "--threads", "2", "--metrics-port",
@@ -124,7 +99,7 @@ TEST(UserClientMetricsTest, BadMetricsFlagsAreRefusedNamingTheFlag) {
 }
 
 TEST(UserClientMetricsTest, APortInUseFailsNamingTheAddress) {
-  TakenPort taken;
+  testing_support::SilentListener taken;
   const ProcessResult run = RunProcess(
       {USER_CLIENT_PATH, "--requests", "10", "--metrics-port", std::to_string(taken.port())},
       seconds(30));
@@ -152,7 +127,7 @@ TEST(UserServerMetricsTest, ServesTheRegistryAfterTheListeningLine) {
 }
 
 TEST(UserServerMetricsTest, APortInUseFailsBeforeListening) {
-  TakenPort taken;
+  testing_support::SilentListener taken;
   const ProcessResult run =
       RunProcess({USER_SERVER_PATH, "--port=0", "--metrics-port=" + std::to_string(taken.port())},
                  seconds(30));
