@@ -10,9 +10,9 @@
 
 #include <chrono>
 #include <memory>
-#include <thread>
 
 #include "UserService.h"
+#include "support/wait_for.h"
 
 namespace thriftpool::example {
 
@@ -51,16 +51,7 @@ class TestClient {
   std::unique_ptr<UserServiceClient> client_;
 };
 
-// Polls condition every 5 ms until it holds or timeout passes; returns its last value.
-template <typename Condition>
-bool WaitFor(Condition condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
+using testing_support::WaitFor;
 
 }  // namespace thriftpool::example
 
