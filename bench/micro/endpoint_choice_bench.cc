@@ -17,6 +17,7 @@ namespace {
 class IdlePool final : public internal::EndpointPool {
  public:
   void Release() override {}
+  void UnregisterMetrics() override {}
   PoolStats Stats() const override { return {}; }
 };
 

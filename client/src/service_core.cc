@@ -131,7 +131,8 @@ void ServiceCore::InstallLocked(std::unique_ptr<const EndpointSet> next) {
     if (staying.count(state.get()) != 0) continue;
     // Not released here: an attempt that chose it just before may still take a connection from
     // its pool and finish its call. Its connections close when FreeRetired destroys the pool,
-    // once nothing runs on it.
+    // once nothing runs on it. Its series leave /metrics now, so that it can come back.
+    state->pool->UnregisterMetrics();
     retired_.push_back(state);
   }
 }
@@ -298,6 +299,7 @@ void ServiceCore::Readmit(const std::shared_ptr<EndpointState>& old_state) {
   std::lock_guard<std::mutex> lock(update_mu_);
   if (released_.load(std::memory_order_acquire)) return;
   const Endpoint endpoint = old_state->endpoint();
+  old_state->pool->UnregisterMetrics();  // its series go to the fresh pool
   auto fresh = std::make_shared<EndpointState>(endpoint, make_pool_(endpoint));
   fresh->hot.calls.store(old_state->hot.calls.load(std::memory_order_relaxed));
   fresh->hot.latency_average_ns.store(old_state->hot.latency_average_ns.load());

@@ -125,9 +125,8 @@ PoolCore::PoolCore(const PoolOptions& options, std::unique_ptr<ObjectHooks> hook
   if (metrics_ != nullptr) {
     // First, so that a name taken already fails before any connect. A Render may read this core
     // from now on: everything it reads exists.
-    MetricsRegistry& registry = options_.metrics_registry != nullptr
-                                    ? *options_.metrics_registry
-                                    : MetricsRegistry::Default();
+    MetricsRegistry& registry = options_.metrics_registry != nullptr ? *options_.metrics_registry
+                                                                     : MetricsRegistry::Default();
     registration_ = registry.RegisterPool(options_.metrics_name, options_.metrics_endpoint,
                                           [this](PoolMetrics* m) { CollectMetrics(m); });
   }
@@ -435,7 +434,7 @@ void PoolCore::RefreshParkingLocked() {
 }
 
 Slot* PoolCore::Acquire(std::chrono::milliseconds wait, AcquireMode mode, const char* file,
-                       int line) {
+                        int line) {
   Clock::time_point started = kNotStarted;
   Clock::time_point coarse_now;
   Slot* slot = Take(wait, mode, &started, &coarse_now);
@@ -690,8 +689,7 @@ Slot* PoolCore::CreateUnlocked(Lock& lock, Slot* replaced) {
 }
 
 void PoolCore::Return(Slot* slot, bool broken) noexcept {
-  const Clock::time_point now =
-      needs_time_ || tracking_ ? CoarseClock::Now() : Clock::time_point();
+  const Clock::time_point now = needs_time_ || tracking_ ? CoarseClock::Now() : Clock::time_point();
   if (tracking_) Unlend(slot, now);
   if (parking_ && !broken && now + CoarseClock::Slack() < slot->expires_at && TryPark(slot, now)) {
     return;
@@ -736,6 +734,8 @@ void PoolCore::Release() noexcept {
   if (upkeep_.joinable()) upkeep_.join();
   for (Slot* slot : idle) CloseSlot(slot);
 }
+
+void PoolCore::UnregisterMetrics() noexcept { registration_.Reset(); }
 
 void PoolCore::Abandon() noexcept {
   registration_.Reset();  // waits for a Render that reads this core

@@ -304,30 +304,55 @@ TEST_F(ServicePoolTest, UpdatesDuringCallsNeverFailOne) {
   EXPECT_GT(updates.load(), 10);
 }
 
-// With metrics_name, each endpoint's pool is registered with its endpoint as a label; a
-// re-admitted endpoint (its old pool still registered) is served all the same.
-TEST_F(ServicePoolTest, MetricsCarryEachEndpointAsALabel) {
+// With metrics_name, each endpoint's pool is registered with its endpoint as a label; the pool
+// that replaces it after a re-admission, or after a removal and a re-add, takes the label over.
+TEST_F(ServicePoolTest, MetricsCarryEachEndpointAsALabelThroughReadmissionsAndReAdds) {
   StartServers(2);
   pool_.metrics_name = "service_pool_test";
   service_.ejection.base_backoff = milliseconds(50);
   auto pool = MakePool(Endpoints());
   EXPECT_EQ(Load(*pool, 2, 50), 0);
-  const std::string text = MetricsRegistry::Default().Render();
-  for (const Endpoint& endpoint : Endpoints()) {
-    EXPECT_NE(text.find("pool=\"service_pool_test\",endpoint=\"" + ToString(endpoint) + "\""),
-              std::string::npos)
-        << text;
-  }
-  const int port = servers_[0]->port();
+  // The endpoint's connections_created_total sample, or -1 if the endpoint has no series.
+  const auto created = [](const Endpoint& endpoint) {
+    const std::string text = MetricsRegistry::Default().Render();
+    const std::string series =
+        "thriftpool_connections_created_total{pool=\"service_pool_test\","
+        "endpoint=\"" +
+        ToString(endpoint) + "\"} ";
+    const std::size_t at = text.find(series);
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + series.size()));
+  };
+  for (const Endpoint& endpoint : Endpoints())
+    EXPECT_GT(created(endpoint), 0) << ToString(endpoint);
+
+  const Endpoint first = Endpoints()[0];
   servers_[0]->Stop();
-  EXPECT_EQ(Load(*pool, 2, 50), 0);
+  const Clock::time_point eject_by = Clock::now() + std::chrono::seconds(5);
+  do {
+    ASSERT_EQ(Load(*pool, 2, 50), 0);
+  } while (!StatsOf(pool->Stats(), first.port).ejected && Clock::now() < eject_by);
+  ASSERT_TRUE(StatsOf(pool->Stats(), first.port).ejected);
   servers_[0]->Start();
   const Clock::time_point deadline = Clock::now() + std::chrono::seconds(5);
   while (pool->Stats().ejected != 0 && Clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(20));
   }
-  EXPECT_EQ(pool->Stats().ejected, 0u) << "port " << port;
-  EXPECT_EQ(Load(*pool, 2, 50), 0);
+  ASSERT_EQ(pool->Stats().ejected, 0u);
+  // The re-admitted endpoint's fresh pool is the one registered: its new connections count
+  // (the old pool, released at the ejection, creates none).
+  const double created_at_readmission = created(first);
+  EXPECT_GE(created_at_readmission, 0) << "re-admitted, still in /metrics";
+  const std::uint64_t server_calls = servers_[0]->calls();
+  EXPECT_EQ(Load(*pool, 4, 200), 0);
+  EXPECT_GT(servers_[0]->calls(), server_calls);
+  EXPECT_GT(created(first), created_at_readmission) << "the fresh pool's connections are counted";
+
+  // Removed: its series leave; added back: they return.
+  pool->Update({Endpoints()[1]});
+  EXPECT_EQ(created(first), -1) << "a removed endpoint leaves /metrics";
+  pool->Update(Endpoints());
+  EXPECT_EQ(Load(*pool, 4, 200), 0);
+  EXPECT_GT(created(first), 0) << "added back, registered again";
 }
 
 TEST_F(ServicePoolTest, AfterReleaseCallsThrowPoolClosedError) {

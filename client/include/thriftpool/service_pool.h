@@ -192,6 +192,7 @@ class ServicePool {
         : pool(internal::MakeConnectionPool<Client>(client, pool, std::move(counters),
                                                     std::move(keepalive_call))) {}
     void Release() override { pool.Release(); }
+    void UnregisterMetrics() override { pool.UnregisterMetrics(); }
     PoolStats Stats() const override { return pool.Stats(); }
     ChannelPool<Conn> pool;
   };
@@ -229,9 +230,10 @@ class ServicePool {
     return options;
   }
 
-  // With PoolOptions::metrics_name, each endpoint's pool registers with an endpoint label. A
-  // re-admitted (or quickly re-added) endpoint's new pool finds the old one still registered
-  // until it is freed; it then runs unregistered rather than fail.
+  // With PoolOptions::metrics_name, each endpoint's pool registers with an endpoint label (a pool
+  // that replaces another, at a re-admission or a re-add, after the old one unregistered). If
+  // the name is taken all the same (another ServicePool with the same metrics_name), the pool
+  // runs unregistered rather than fail.
   std::shared_ptr<internal::EndpointPool> MakeEndpointPool(const Endpoint& endpoint) {
     PoolOptions options = pool_options_;
     if (!options.metrics_name.empty()) options.metrics_endpoint = ToString(endpoint);

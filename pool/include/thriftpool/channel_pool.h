@@ -115,6 +115,11 @@ class ChannelPool {
   // Shuts the pool down: closes the idle objects, wakes every waiter with PoolClosedError, makes
   // later Gets throw it, and closes objects returned afterwards. Idempotent.
   void Release() { core_->Release(); }
+  // Takes the pool's series out of its MetricsRegistry now (a Render under way finishes first),
+  // so that a pool replacing this one can register under the same name and endpoint; the pool
+  // itself works on. Without metrics_name, or called again, it does nothing. Do not call it
+  // while another thread destroys the pool.
+  void UnregisterMetrics() { core_->UnregisterMetrics(); }
 
   // Idle objects now.
   std::size_t Len() const { return core_->IdleCount(); }

@@ -41,6 +41,9 @@ class EndpointPool {
   virtual ~EndpointPool() = default;
   // Closes the idle connections and those returned later; Gets then throw PoolClosedError.
   virtual void Release() = 0;
+  // Takes its series out of the metrics registry (ChannelPool::UnregisterMetrics), so that a
+  // pool replacing it can register under the same endpoint label.
+  virtual void UnregisterMetrics() = 0;
   virtual PoolStats Stats() const = 0;
 };
 

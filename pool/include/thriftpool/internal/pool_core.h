@@ -94,6 +94,8 @@ class PoolCore {
   // Closes the idle objects, fails every waiter and later Acquire with PoolClosedError, stops
   // the upkeep thread. Idempotent.
   void Release() noexcept;
+  // Drops the metrics registration now (a Render under way finishes first). Idempotent.
+  void UnregisterMetrics() noexcept;
   // The owning pool is gone: Release, then free this core once no slot is lent out. The caller
   // must not touch the core afterwards.
   void Abandon() noexcept;
