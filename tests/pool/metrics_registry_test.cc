@@ -297,6 +297,27 @@ TEST_F(MetricsTest, APoolIsRegisteredForItsLifeOnly) {
   EXPECT_NO_THROW(MakeOwnPool(Named(Caps(2, 2), "mine")));  // the name is free again
 }
 
+// UnregisterMetrics: the series go, the pool works on, the name is free for a replacement; a
+// second call, or one on a pool without a name, does nothing.
+TEST_F(MetricsTest, UnregisterMetricsFreesTheNameAndThePoolWorksOn) {
+  auto old_pool = MakeOwnPool(Named(Caps(2, 2), "mine"));
+  FakeLease kept = old_pool->Get();
+  old_pool->UnregisterMetrics();
+  EXPECT_EQ(metrics_.Render().find("pool=\"mine\""), std::string::npos);
+  old_pool->UnregisterMetrics();
+  auto replacement = MakeOwnPool(Named(Caps(2, 2), "mine"));
+  FakeLease fresh = replacement->Get();
+  EXPECT_EQ(Samples(metrics_.Render()).at("thriftpool_connections{pool=\"mine\",state=\"in_use\"}"),
+            1);
+  kept = FakeLease();  // the old pool still takes its lease back and lends again
+  EXPECT_EQ(old_pool->Stats().idle, 1u);
+  EXPECT_NO_THROW(old_pool->Get());
+  old_pool.reset();  // its destructor's unregistration leaves the replacement's alone
+  EXPECT_NE(metrics_.Render().find("pool=\"mine\""), std::string::npos);
+  auto unnamed = MakeOwnPool(Caps(1, 1));
+  EXPECT_NO_THROW(unnamed->UnregisterMetrics());
+}
+
 // The race the registration must close: Render reads a pool while another thread destroys it
 // (with leases out, Gets under way and Puts after). Under TSan or ASan a read of a destroyed pool
 // is a report; in any build each rendered pool must come with all its series.
