@@ -90,6 +90,28 @@ std::string ProbeSocketKill() {
   return "";
 }
 
+// Whether every thread of process `pid` is stopped (state 'T' in /proc/PID/task/TID/stat).
+bool AllThreadsStopped(pid_t pid) {
+  const std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = opendir(tasks.c_str());
+  if (dir == nullptr) return false;
+  bool stopped = true;
+  int seen = 0;
+  while (const dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream stat(tasks + "/" + entry->d_name + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    // "TID (comm) STATE ...": the state follows the last ')' (comm may contain one).
+    const std::size_t close = line.rfind(')');
+    if (close == std::string::npos || close + 2 >= line.size()) continue;  // the thread ended
+    ++seen;
+    if (line[close + 2] != 'T' && line[close + 2] != 't') stopped = false;
+  }
+  closedir(dir);
+  return stopped && seen > 0;
+}
+
 }  // namespace
 
 bool UnderSanitizer() {
@@ -301,7 +323,10 @@ void ServerProcess::Kill() {
 
 void ServerProcess::Restart() { Launch(); }
 
-void ServerProcess::Pause() { process_->Signal(SIGSTOP); }
+void ServerProcess::Pause() {
+  process_->Signal(SIGSTOP);
+  WaitFor([&] { return AllThreadsStopped(process_->pid()); }, milliseconds(2000));
+}
 
 void ServerProcess::Resume() { process_->Signal(SIGCONT); }
 

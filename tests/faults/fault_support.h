@@ -217,7 +217,9 @@ class ServerProcess {
   void Kill();
   // Starts the server again on the same port (after Terminate).
   void Restart();
-  // SIGSTOP / SIGCONT: the kernel still accepts connections, nobody answers.
+  // SIGSTOP / SIGCONT: the kernel still accepts connections, nobody answers. Pause returns once
+  // every thread of the server is stopped (a signal takes effect asynchronously: a thread busy
+  // on another CPU could answer a few more calls), or after 2 s.
   void Pause();
   void Resume();
   pid_t pid() const;
