@@ -8,6 +8,8 @@
 //   locked       ChannelPool with min_idle 1 (every Get and Put under the pool's lock)
 //   handwritten  HandWrittenPool (client/tool/handwritten_pool.h): mutex, LIFO vector,
 //                condition_variable notified once per Put
+//   handshake    HandshakePool (handshake_pool.h): a reference design, not run by default: FIFO
+//                waiters, and a Put that woke one yields until it runs (docs/contention.md)
 // Reported per variant: cycles per second, the wait's p50 / p99 / max, fairness = the fewest
 // cycles of any thread / the most cycles of any thread (1 = every thread got its share), and the
 // process's CPU time per cycle (less sensitive than throughput to other load on the machine). The
@@ -36,8 +38,10 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "handshake_pool.h"
 #include "handwritten_pool.h"
 
 DEFINE_string(rows, "16/4/20,64/16/20,64/16/50,64/4/20,256/8/100,512/4/20",
@@ -167,10 +171,11 @@ class ChannelPoolUnderTest final : public PoolUnderTest {
   ChannelPool<Obj> pool_;
 };
 
-class HandWrittenUnderTest final : public PoolUnderTest {
+template <class Pool>
+class ObjectPoolUnderTest final : public PoolUnderTest {
  public:
-  explicit HandWrittenUnderTest(std::size_t max_cap)
-      : pool_(max_cap, [] { return std::make_unique<Obj>(); }) {}
+  template <class... Args>
+  explicit ObjectPoolUnderTest(Args&&... args) : pool_(std::forward<Args>(args)...) {}
   bool Cycle(const timespec& hold, nanoseconds* wait) override {
     std::unique_ptr<Obj> object;
     try {
@@ -185,15 +190,21 @@ class HandWrittenUnderTest final : public PoolUnderTest {
   }
 
  private:
-  tool::HandWrittenPool<Obj> pool_;
+  Pool pool_;
 };
 
 std::unique_ptr<PoolUnderTest> MakePool(const std::string& variant, std::size_t max_cap) {
   if (variant == "parked") return std::make_unique<ChannelPoolUnderTest>(max_cap, false);
   if (variant == "locked") return std::make_unique<ChannelPoolUnderTest>(max_cap, true);
-  if (variant == "handwritten") return std::make_unique<HandWrittenUnderTest>(max_cap);
+  if (variant == "handwritten") {
+    return std::make_unique<ObjectPoolUnderTest<tool::HandWrittenPool<Obj>>>(
+        max_cap, [] { return std::make_unique<Obj>(); });
+  }
+  if (variant == "handshake") {
+    return std::make_unique<ObjectPoolUnderTest<HandshakePool<Obj>>>(max_cap);
+  }
   throw std::invalid_argument("--variants: unknown variant '" + variant +
-                              "' (parked, locked, handwritten)");
+                              "' (parked, locked, handwritten, handshake)");
 }
 
 double Percentile(std::vector<std::int64_t>& sorted, double p) {
