@@ -23,25 +23,29 @@
 // detection (Lend, Unlend) add per-thread shard records and, for leak detection, one atomic
 // exchange on Put; nothing when off.
 //
-// Contention: a Get that finds nothing free (after a few yields, in the parking configuration)
-// queues a Waiter. A Put then either pushes the slot and wakes waiters to try again (as many as
-// there are free objects for them), or, once the oldest waiter has waited kHandOffAfter, hands the
-// slot straight to it. Running threads may thus take a slot ahead of a sleeping waiter (which
-// keeps throughput from collapsing into one context switch per Get), but never starve it: this is
-// the policy of Go's sync.Mutex. Whatever frees capacity (a Discard, a failed create, a closed
-// expired slot) wakes a waiter the same way, so no waiter sleeps while it could be served.
-// Two things keep waking cheap (bench/micro/contention_bench, 64 threads on max_cap 16 holding
-// each object 20 us: 0.40x of a hand-written pool's throughput before, about 0.7x after): waiters
-// are notified after the lock is released (Lock), not under it, where a woken waiter only ran
-// into the lock while the notifier took the object back; and a thread that handed its slot to a
-// waiter yields its CPU to it, as Go's mutex does in starvation mode.
+// Contention: a Get that finds nothing free queues a Waiter. A Put then either pushes the slot
+// and wakes waiters to try again (as many as there are free objects for them), or, once the
+// oldest waiter has waited kHandOffAfter, hands the slot straight to it. Running threads may thus
+// take a slot ahead of a sleeping waiter, which keeps throughput from collapsing into a context
+// switch per Get, but never for long: the policy of Go's sync.Mutex. Whatever frees capacity (a
+// Discard, a failed create, a closed expired slot) wakes a waiter the same way.
+// What makes wake-ups serve (issue 13, docs/contention.md): a thread that woke or handed a slot
+// to waiters waits, after unlocking, until they run (Lock::unlock, at most kWakeeRunsWithin).
+// It holds nothing then, and without the wait its next Get took back the slot the waiter was
+// woken for, before the waiter ran: woken waiters almost never won, and the 1 ms hand-off was
+// every waiter's wait (contention_bench, 64 threads on max_cap 16: p99 1.9-2.5 ms where a
+// hand-written pool's is 0.26 ms; that pool's glibc condition_variable makes its notifier wait
+// the same way). So that the waiter need not wait for its notifier in turn, Waiter records are
+// owned by the core and reused (pool_state.h). Notifications go out after the lock is released,
+// not under it, where a woken waiter only ran into the lock while the notifier took the object
+// back. A Get does not yield before it queues (it used to, in the parking configuration: with
+// the wait above, queueing at once gave the lower tail at the same throughput).
 #include <thriftpool/internal/coarse_clock.h>
 #include <thriftpool/internal/pool_core.h>
 #include <thriftpool/pool_errors.h>
 
 #include <algorithm>
 #include <cassert>
-#include <optional>
 #include <random>
 #include <string>
 #include <utility>
@@ -55,23 +59,18 @@ namespace internal {
 namespace {
 
 // How long the oldest waiter may be passed over by running threads before Puts hand it slots.
-constexpr std::chrono::milliseconds kHandOffAfter{1};
+// contention_bench, 64 threads on max_cap 16: with 1 ms the wait p99 was 1.1-1.6 ms (the
+// hand-offs were the tail); 100-150 us queued nearly every Get behind hand-offs at 16 threads on
+// max_cap 4 (0.90-0.94x the hand-written pool's throughput); 250 us kept both near the targets.
+constexpr std::chrono::microseconds kHandOffAfter{250};
+
+// How long a thread that woke waiters waits for them to run (Lock::unlock): as long as the
+// woken waiter has not run, the returner, whose next Get would otherwise take back what the
+// waiter was woken for, holds nothing and may as well wait.
+constexpr std::chrono::milliseconds kWakeeRunsWithin{10};
 
 // How many of the most recently returned idle slots a Get searches for its own thread's last one.
 constexpr std::size_t kAffinityScan = 8;
-
-// How often a Get that finds nothing free yields its CPU before it queues. With more threads than
-// CPUs, the connection it needs is most often parked by, or about to be Put by, a preempted
-// thread, which needs only to run; a queued waiter instead sends every Put through the lock
-// (parking_blocked_) until the queue drains. pool_bench, 16 threads on max_cap 2: about 6x the
-// throughput of queueing at once.
-constexpr int kYieldsBeforeWaiting = 4;
-// ... and for no longer than this: one yield can take milliseconds when dozens of threads are
-// runnable, and a yielding Get is not yet a waiter that Puts hand slots to. contention_bench,
-// 64 threads on max_cap 16 holding 20 us: wait p99 7 ms with four yields whatever they took,
-// about 4 ms with this bound, and pool_bench's contended cases (held for no time) as fast as
-// before.
-constexpr std::chrono::microseconds kYieldFor{300};
 
 // Parking spots per pool at most: threads beyond it share spots (correct, just less often fast).
 constexpr std::size_t kMaxSpots = 64;
@@ -192,7 +191,7 @@ void PoolCore::CloseSlot(Slot* slot) noexcept {
   --st.closing;
   if (!ok) ++st.counters.close_errors;
   WakeWaiterIfUsefulLocked();
-  const bool free_core = st.abandoned && st.out == 0 && st.creating == 0 && st.closing == 0;
+  const bool free_core = FreeableLocked();
   lock.unlock();
   if (free_core) delete this;
 }
@@ -269,7 +268,45 @@ void PoolCore::NotifyAfterUnlockLocked(Waiter* waiter) {
     return;
   }
   waiter->notify_listed = true;
+  waiter->running.store(false, std::memory_order_relaxed);
   st.to_notify[st.to_notify_count++] = waiter;
+}
+
+PoolCore::Waiter* PoolCore::NewWaiterLocked() {
+  State& st = *state_;
+  Waiter* waiter;
+  if (st.free_waiters.empty()) {
+    waiter = &st.waiters.emplace_back();
+  } else {
+    waiter = st.free_waiters.back();
+    st.free_waiters.pop_back();
+  }
+  waiter->handed = nullptr;
+  waiter->handed_unused = false;
+  waiter->running.store(true, std::memory_order_relaxed);
+  return waiter;
+}
+
+void PoolCore::FreeWaiterLocked(Waiter* waiter) { state_->free_waiters.push_back(waiter); }
+
+bool PoolCore::FreeableLocked() const {
+  const State& st = *state_;
+  // Notifications still queued make the Lock::unlock that sends them a notifier, which then
+  // decides in turn: exactly one of the two frees the core.
+  return st.abandoned && st.out == 0 && st.creating == 0 && st.closing == 0 && st.notifiers == 0 &&
+         st.to_notify_count == 0;
+}
+
+void PoolCore::Lock::WaitUntilRunning(Waiter* const* woken, int count) {
+  Clock::time_point give_up = kNotStarted;
+  for (int i = 0; i < count; ++i) {
+    while (!woken[i]->running.load(std::memory_order_acquire)) {
+      const Clock::time_point now = Clock::now();
+      if (give_up == kNotStarted) give_up = now + kWakeeRunsWithin;
+      if (now >= give_up) return;
+      std::this_thread::yield();
+    }
+  }
 }
 
 void PoolCore::EnqueueLocked(Waiter* waiter, bool at_front) {
@@ -321,7 +358,6 @@ Slot* PoolCore::ShelveLocked(Slot* slot, bool unused) {
     oldest->handed = slot;
     oldest->handed_unused = unused;
     ++st.out;
-    st.handed_off = true;
     NotifyAfterUnlockLocked(oldest);
     return nullptr;
   }
@@ -556,17 +592,16 @@ Slot* PoolCore::CheckOutLocked(Lock& lock, Slot* slot, Waiter* waiter, Clock::ti
 Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireMode mode,
                             Clock::time_point* started) {
   State& st = *state_;
-  std::optional<Waiter> me;  // made only once this Get has to wait
-  int yields = 0;            // see kYieldsBeforeWaiting
+  Waiter* me = nullptr;  // taken only once this Get has to wait
   if (*started == kNotStarted) *started = Clock::now();
   // Capped: Get(milliseconds::max()) waits practically forever instead of overflowing.
   const Clock::time_point deadline = *started + Capped(wait);
   // Whatever way this Get ends, a waiter leaves the queue and its wait is counted.
   struct WaitEnd {
     PoolCore* core;
-    std::optional<Waiter>& me;
+    Waiter*& me;
     ~WaitEnd() {
-      if (me) core->EndWaitLocked(&*me);
+      if (me) core->EndWaitLocked(me), core->FreeWaiterLocked(me);
       core->RefreshParkingLocked();
     }
   } wait_end{this, me};
@@ -578,7 +613,7 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
       if (mode == AcquireMode::kFresh && !st.closed && !std::exchange(me->handed_unused, false)) {
         // A used slot: what this GetFresh waited for is its place under max_cap. (After a
         // Release, CheckOutLocked below closes the slot instead.)
-        EndWaitLocked(&*me), me.reset();
+        EndWaitLocked(me), FreeWaiterLocked(std::exchange(me, nullptr));
         return CreateUnlocked(lock, slot);
       }
     } else if (st.closed) {
@@ -589,15 +624,8 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
                ClaimParkedLocked()) {
       continue;  // parked slots are on the idle stack now
     } else if (!st.idle.empty() || HasRoomLocked()) {
-      if (me) EndWaitLocked(&*me), me.reset();
+      if (me) EndWaitLocked(me), FreeWaiterLocked(std::exchange(me, nullptr));
       return CreateUnlocked(lock, nullptr);
-    } else if (parking_ && !me && yields < kYieldsBeforeWaiting && wait.count() > 0 &&
-               (yields == 0 || Clock::now() - *started < kYieldFor)) {
-      ++yields;
-      lock.unlock();
-      std::this_thread::yield();
-      lock.lock();
-      continue;
     } else {
       // Nothing free: wait.
       if (!me) {
@@ -605,14 +633,14 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
           ++st.counters.wait_timeouts;
           throw PoolTimeoutError(TimeoutMessage(wait, options_.max_cap));
         }
-        me.emplace();
+        me = NewWaiterLocked();
         me->mode = mode;
         me->since = Clock::now();
         ++st.counters.wait_count;
-        EnqueueLocked(&*me, /*at_front=*/false);
+        EnqueueLocked(me, /*at_front=*/false);
       } else if (!me->queued) {
         // What this waiter was given failed its check: it keeps its turn (and its deadline).
-        EnqueueLocked(&*me, /*at_front=*/true);
+        EnqueueLocked(me, /*at_front=*/true);
       }
       if (me->woken) {
         me->woken = false;
@@ -621,6 +649,7 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
       lock.Flush();
       const bool timed_out = !me->cv.wait_until(
           lock.raw(), deadline, [&] { return me->handed != nullptr || me->woken || st.closed; });
+      me->running.store(true, std::memory_order_release);
       if (timed_out) {
         ++st.counters.wait_timeouts;
         throw PoolTimeoutError(TimeoutMessage(wait, options_.max_cap));
@@ -629,8 +658,8 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
     }
     // A waiter leaves the queue while it checks what it got, but keeps its deadline, and its
     // place if the check fails (CheckOutLocked); WaitEnd counts its wait once it has a slot.
-    if (me) DequeueLocked(&*me);
-    if (Slot* good = CheckOutLocked(lock, slot, me ? &*me : nullptr, started)) return good;
+    if (me) DequeueLocked(me);
+    if (Slot* good = CheckOutLocked(lock, slot, me, started)) return good;
   }
 }
 
@@ -742,7 +771,7 @@ void PoolCore::Abandon() noexcept {
   Release();
   Lock lock(*this);
   state_->abandoned = true;
-  const bool free_core = state_->out == 0 && state_->creating == 0 && state_->closing == 0;
+  const bool free_core = FreeableLocked();
   lock.unlock();
   if (free_core) delete this;
 }

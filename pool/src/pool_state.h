@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -17,16 +18,15 @@
 namespace thriftpool {
 namespace internal {
 
-// A Get that found nothing free. Lives on the waiting thread's stack; every field but
-// `notifying` is guarded by the pool's mutex, which is also the mutex `cv` waits with.
+// A Get that found nothing free. A record owned by State (waiters), reused by later waits and
+// never freed before the core: a thread that notified a waiter reads `running` after unlocking,
+// and a record on the waiter's stack would make the waiter, slot in hand, wait for that thread
+// before leaving (contention_bench: half the throughput). Every field but `running` is guarded
+// by the pool's mutex, which is also the mutex `cv` waits with.
 struct PoolCore::Waiter {
   Waiter() = default;
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
-  // A notification may still be on its way (Lock::unlock): the cv must outlive it.
-  ~Waiter() {
-    while (notifying.load(std::memory_order_acquire) != 0) std::this_thread::yield();
-  }
 
   Waiter* prev = nullptr;
   Waiter* next = nullptr;
@@ -38,9 +38,9 @@ struct PoolCore::Waiter {
   AcquireMode mode = AcquireMode::kAny;  // kFresh: given a used slot, it replaces it
   Clock::time_point since;               // when it started waiting (precise clock)
   std::condition_variable cv;
-  // Notifications taken off State::to_notify and not yet delivered. Not guarded: the notifier
-  // decrements it after unlocking.
-  std::atomic<int> notifying{0};
+  // False from its notification until it runs again with the lock held (Lock::unlock waits for
+  // that). Not guarded: the notifier reads it after unlocking.
+  std::atomic<bool> running{true};
 };
 
 // Aligned so that the fields the hot path touches (closed, idle, out, head) share one cache
@@ -68,8 +68,12 @@ struct alignas(64) PoolCore::State {
   static constexpr int kMaxToNotify = 8;
   Waiter* to_notify[kMaxToNotify] = {};
   int to_notify_count = 0;
-  // A slot was handed to a waiter in this locked step: Lock::unlock yields the CPU to it.
-  bool handed_off = false;
+  // Lock::unlock calls between notifying waiters and seeing them run: they still read waiter
+  // records, so the core is not freed before they are done (FreeableLocked).
+  std::size_t notifiers = 0;
+  // Every Waiter record made so far (addresses stay valid: deque) and those free for reuse.
+  std::deque<Waiter> waiters;
+  std::vector<Waiter*> free_waiters;
 
   // Upkeep thread.
   std::condition_variable upkeep_cv;    // wakes the upkeep thread early (refill, Release)
@@ -112,25 +116,31 @@ class PoolCore::Lock {
   void lock() { lock_.lock(); }
   void unlock() {
     State& st = *core_.state_;
-    Waiter* notify[State::kMaxToNotify];
     const int count = st.to_notify_count;
+    if (count == 0) {
+      lock_.unlock();
+      return;
+    }
+    Waiter* notify[State::kMaxToNotify];
     for (int i = 0; i < count; ++i) {
       notify[i] = st.to_notify[i];
       notify[i]->notify_listed = false;
-      notify[i]->notifying.fetch_add(1, std::memory_order_relaxed);
     }
     st.to_notify_count = 0;
-    const bool handed = st.handed_off;
-    st.handed_off = false;
+    ++st.notifiers;
     lock_.unlock();
-    for (int i = 0; i < count; ++i) {
-      notify[i]->cv.notify_one();
-      notify[i]->notifying.fetch_sub(1, std::memory_order_release);
-    }
-    // The waiter that was handed a slot needs a CPU to use it, and the caller, which just gave
-    // it away, usually has nothing to do but Get again and queue: run the waiter first. Go's
-    // sync.Mutex hands off its time slice the same way in starvation mode.
-    if (handed) std::this_thread::yield();
+    for (int i = 0; i < count; ++i) notify[i]->cv.notify_one();
+    // The woken waiters need a CPU to take what they were woken for, and this thread, which
+    // holds nothing, would otherwise usually take it back on its next Get: wait until they run.
+    // glibc's condition_variable, shared by all waiters, does the same (pthread_cond_signal
+    // waits for the waiters it woke to leave before switching groups); it is why a hand-written
+    // pool's waiters win at their first wake-up (docs/contention.md).
+    WaitUntilRunning(notify, count);
+    lock_.lock();
+    --st.notifiers;
+    const bool free_core = core_.FreeableLocked();
+    lock_.unlock();
+    if (free_core) delete &core_;
   }
   // Delivers the queued notifications now, before this thread waits on a condition variable.
   void Flush() {
@@ -141,6 +151,9 @@ class PoolCore::Lock {
   std::unique_lock<std::mutex>& raw() { return lock_; }
 
  private:
+  // Yields until every waiter in `woken` has run again, for at most kWakeeRunsWithin.
+  static void WaitUntilRunning(Waiter* const* woken, int count);
+
   PoolCore& core_;
   std::unique_lock<std::mutex> lock_;
 };
