@@ -8,8 +8,8 @@
 //   locked       ChannelPool with min_idle 1 (every Get and Put under the pool's lock)
 //   handwritten  HandWrittenPool (client/tool/handwritten_pool.h): mutex, LIFO vector,
 //                condition_variable notified once per Put
-//   handshake    HandshakePool (handshake_pool.h): a reference design, not run by default: FIFO
-//                waiters, and a Put that woke one yields until it runs (docs/contention.md)
+//   handshake    HandshakePool (handshake_pool.h), not run by default: ChannelPool's wake-up
+//                handshake alone, a model (docs/contention.md)
 // Reported per variant: cycles per second, the wait's p50 / p99 / max, fairness = the fewest
 // cycles of any thread / the most cycles of any thread (1 = every thread got its share), and the
 // process's CPU time per cycle (less sensitive than throughput to other load on the machine). The

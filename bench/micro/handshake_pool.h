@@ -1,18 +1,18 @@
-// HandshakePool<T>: a reference design for issue 13, measured by contention_bench (variant
-// "handshake"), not the pool's engine. Waiters queue first come, first served, each on a
-// condition_variable of its own. A Put pushes the object, takes the oldest waiter off the queue,
-// notifies it, and then yields until that waiter runs again (at most kRunsWithin) before it
-// returns. The returner holds nothing while it waits, so no object sits with a thread that is
-// not running, and it cannot take back, on its next Get, the object the waiter was woken for.
+// HandshakePool<T>: the minimal model of how ChannelPool serves its waiters since issue 13,
+// measured by contention_bench (variant "handshake", not run by default) to show the mechanism
+// alone. Waiters queue first come, first served, each on a condition_variable of its own. A Put
+// pushes the object, takes the oldest waiter off the queue, notifies it, and then yields until
+// that waiter runs again (at most kRunsWithin) before it returns. The returner holds nothing
+// while it waits, so it cannot take back, on its next Get, the object the waiter was woken for.
 // A woken waiter that still finds nothing (another running thread was faster) queues again at
-// the back. No fairness bound beyond that, no expiry, no checks: a measurement, not a pool.
+// the back. No fairness bound beyond that, no expiry, no checks: a model, not a pool.
 //
-// Why it exists: glibc's condition_variable, shared by all waiters as in HandWrittenPool, makes
-// a notify_one wait for the waiters it woke earlier (pthread_cond_signal quiesces the old group
+// Why: glibc's condition_variable, shared by all waiters as in HandWrittenPool, makes a
+// notify_one wait for the waiters it woke earlier (pthread_cond_signal quiesces the old group
 // before it switches groups), which is what serves that pool's waiters at their first wake-up.
-// Per-waiter condition variables without the wait (as ChannelPool has them) let the returner
-// take the object back before the waiter runs; docs/contention.md has the figures. The waiters'
-// records belong to the pool (below), so that the returner may read one after unlocking.
+// Per-waiter condition variables without the wait let the returner take the object back before
+// the waiter runs (docs/contention.md has the figures). The waiters' records belong to the pool
+// (below), so that the returner may read one after unlocking.
 #ifndef THRIFTPOOL_BENCH_MICRO_HANDSHAKE_POOL_H_
 #define THRIFTPOOL_BENCH_MICRO_HANDSHAKE_POOL_H_
 
