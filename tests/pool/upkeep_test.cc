@@ -81,6 +81,25 @@ TEST_F(UpkeepTest, MinIdleKeepsObjectsReadyInTheBackground) {
   EXPECT_EQ(pool.Len(), 2u);
 }
 
+// At max_cap the upkeep is not woken by take-outs (it could create nothing); a discard that
+// makes room asks for the refill at once instead of leaving it to the next tick (1 s here).
+TEST_F(UpkeepTest, ADiscardAtMaxCapRefillsMinIdleAtOnce) {
+  PoolOptions options = Caps(2, 2);
+  options.min_idle = 1;
+  FakePool& pool = MakePool(options);
+  ASSERT_TRUE(WaitUntil([&] { return pool.Len() == 1; }));
+  FakeLease first = pool.Get(Ms(0));
+  ASSERT_TRUE(WaitUntil([&] { return pool.Len() == 1; })) << "not refilled after a Get";
+  FakeLease second = pool.Get(Ms(0));     // max_cap lent out: no room to refill
+  std::this_thread::sleep_for(Ms(1200));  // past a tick: still nothing could be created
+  EXPECT_EQ(registry_->created(), 2);
+  const auto start = Clock::now();
+  pool.Discard(std::move(first));
+  ASSERT_TRUE(WaitUntil([&] { return pool.Len() == 1; })) << "no refill after the discard";
+  EXPECT_LT(MsSince(start), 500.0) << "the refill waited for the upkeep's tick";
+  EXPECT_EQ(registry_->created(), 3);
+}
+
 TEST_F(UpkeepTest, AGetNeverWaitsForABackgroundRefill) {
   const std::thread::id test_thread = std::this_thread::get_id();
   registry_->SetCreateHook([test_thread] {
