@@ -18,6 +18,15 @@ namespace {
 
 class UpkeepTest : public PoolTest {
  protected:
+  // A pool of max_cap objects keeping min_idle ready; returns once the upkeep has made them.
+  FakePool& MinIdlePool(std::size_t max_cap, std::size_t min_idle) {
+    PoolOptions options = Caps(max_cap, max_cap);
+    options.min_idle = min_idle;
+    FakePool& pool = MakePool(options);
+    EXPECT_TRUE(WaitUntil([&] { return pool.Len() == min_idle; })) << "min_idle never made";
+    return pool;
+  }
+
   // Threads of this process now (Linux).
   static int ThreadCount() {
     int count = 0;
@@ -70,10 +79,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<ExpiryCase>& info) { return info.param.name; });
 
 TEST_F(UpkeepTest, MinIdleKeepsObjectsReadyInTheBackground) {
-  PoolOptions options = Caps(4, 4);
-  options.min_idle = 2;
-  FakePool& pool = MakePool(options);
-  ASSERT_TRUE(WaitUntil([&] { return pool.Len() == 2; }));
+  FakePool& pool = MinIdlePool(4, 2);
   FakeLease lease = pool.Get(Ms(0));
   EXPECT_TRUE(WaitUntil([&] { return pool.Len() == 2; })) << "not refilled after a Get";
   std::this_thread::sleep_for(Ms(100));
@@ -84,10 +90,7 @@ TEST_F(UpkeepTest, MinIdleKeepsObjectsReadyInTheBackground) {
 // At max_cap the upkeep is not woken by take-outs (it could create nothing); a discard that
 // makes room asks for the refill at once instead of leaving it to the next tick (1 s here).
 TEST_F(UpkeepTest, ADiscardAtMaxCapRefillsMinIdleAtOnce) {
-  PoolOptions options = Caps(2, 2);
-  options.min_idle = 1;
-  FakePool& pool = MakePool(options);
-  ASSERT_TRUE(WaitUntil([&] { return pool.Len() == 1; }));
+  FakePool& pool = MinIdlePool(2, 1);
   FakeLease first = pool.Get(Ms(0));
   ASSERT_TRUE(WaitUntil([&] { return pool.Len() == 1; })) << "not refilled after a Get";
   FakeLease second = pool.Get(Ms(0));     // max_cap lent out: no room to refill
