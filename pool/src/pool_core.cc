@@ -288,8 +288,6 @@ PoolCore::Waiter* PoolCore::NewWaiterLocked() {
   return waiter;
 }
 
-void PoolCore::FreeWaiterLocked(Waiter* waiter) { state_->free_waiters.push_back(waiter); }
-
 bool PoolCore::FreeableLocked() const {
   const State& st = *state_;
   // Notifications still queued make the Lock::unlock that sends them a notifier, which then
@@ -349,6 +347,7 @@ void PoolCore::EndWaitLocked(Waiter* waiter) {
   PoolStats& c = state_->counters;
   c.wait_duration += waited;
   c.max_wait_duration = std::max(c.max_wait_duration, waited);
+  state_->free_waiters.push_back(waiter);
 }
 
 Slot* PoolCore::ShelveLocked(Slot* slot, bool unused) {
@@ -611,7 +610,7 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
     PoolCore* core;
     Waiter*& me;
     ~WaitEnd() {
-      if (me) core->EndWaitLocked(me), core->FreeWaiterLocked(me);
+      if (me) core->EndWaitLocked(me);
       core->RefreshParkingLocked();
     }
   } wait_end{this, me};
@@ -623,7 +622,7 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
       if (mode == AcquireMode::kFresh && !st.closed && !std::exchange(me->handed_unused, false)) {
         // A used slot: what this GetFresh waited for is its place under max_cap. (After a
         // Release, CheckOutLocked below closes the slot instead.)
-        EndWaitLocked(me), FreeWaiterLocked(std::exchange(me, nullptr));
+        EndWaitLocked(std::exchange(me, nullptr));
         return CreateUnlocked(lock, slot);
       }
     } else if (st.closed) {
@@ -634,7 +633,7 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
                ClaimParkedLocked()) {
       continue;  // parked slots are on the idle stack now
     } else if (!st.idle.empty() || HasRoomLocked()) {
-      if (me) EndWaitLocked(me), FreeWaiterLocked(std::exchange(me, nullptr));
+      if (me) EndWaitLocked(std::exchange(me, nullptr));
       return CreateUnlocked(lock, nullptr);
     } else {
       // Nothing free: wait.

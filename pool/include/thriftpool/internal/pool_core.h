@@ -211,14 +211,15 @@ class PoolCore {
   void NotifyAfterUnlockLocked(Waiter* waiter);
   // Objects a waiter could have now: idle ones plus the room under max_cap.
   std::size_t FreeLocked() const;
-  // A Waiter record for a Get that has to wait (reused, see pool_state.h), and its return.
+  // A Waiter record for a Get that has to wait (reused, see pool_state.h; EndWaitLocked gives
+  // it back).
   Waiter* NewWaiterLocked();
-  void FreeWaiterLocked(Waiter* waiter);
   // Whether the core may be freed now: abandoned, and nothing lent, created, closed, or notified
   // (nor about to be).
   bool FreeableLocked() const;
   void EnqueueLocked(Waiter* waiter, bool at_front);
   void DequeueLocked(Waiter* waiter);
+  // Takes `waiter` off the queue, counts its wait, and gives its record back for reuse.
   void EndWaitLocked(Waiter* waiter);
 
   // Background upkeep (upkeep.cc).
