@@ -177,7 +177,11 @@ TEST_F(EtcdWatcherTest, AnEmptyPrefixGivesAnEmptySetAndAThrowingCallbackIsSurviv
   ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
   EXPECT_TRUE(watcher.Endpoints().empty());
   Register(etcd_, 9001);
-  EXPECT_TRUE(WaitFor([&] { return calls.load() == 2; }, milliseconds(1000)));
+  // Endpoints() takes the new set once the callback has returned (here: thrown), a moment after
+  // `calls` counts it: wait for both.
+  EXPECT_TRUE(WaitFor([&] { return calls.load() == 2 && watcher.Endpoints().size() == 1; },
+                      milliseconds(1000)));
+  EXPECT_EQ(calls.load(), 2);
   EXPECT_EQ(watcher.Endpoints().size(), 1u);
 }
 
