@@ -195,7 +195,7 @@ void PoolCore::CloseSlot(Slot* slot) noexcept {
   --st.closing;
   if (!ok) ++st.counters.close_errors;
   WakeWaiterIfUsefulLocked();
-  if (!st.closed) RequestRefillIfUsefulLocked();
+  RequestRefillIfUsefulLocked();
   const bool free_core = FreeableLocked();
   lock.unlock();
   if (free_core) delete this;
@@ -571,8 +571,8 @@ void PoolCore::RequestRefillIfUsefulLocked() {
   // Without room the upkeep could create nothing: waking it on every take-out at max_cap cost a
   // context switch per Get under contention (contention_bench, locked rows). A close that makes
   // room asks again (CloseSlot).
-  if (options_.min_idle > 0 && st.idle.size() < options_.min_idle && !st.refill_requested &&
-      HasRoomLocked()) {
+  if (options_.min_idle > 0 && !st.closed && st.idle.size() < options_.min_idle &&
+      !st.refill_requested && HasRoomLocked()) {
     st.refill_requested = true;
     st.upkeep_cv.notify_one();
   }

@@ -164,7 +164,8 @@ class PoolCore {
                     Clock::time_point* started);
   // Takes the most recently returned idle slot for a caller (asks for a refill below min_idle).
   Slot* PopIdleLocked();
-  // Wakes the upkeep to refill when fewer than min_idle are idle and there is room to create.
+  // Wakes the upkeep to refill when the pool is open, fewer than min_idle are idle, and there is
+  // room to create.
   void RequestRefillIfUsefulLocked();
   // Returns `slot` if it may be handed out (not expired, pinger passed, pool open); otherwise
   // closes it (with the lock released) and returns nullptr. Releases the lock for the pinger.
