@@ -37,6 +37,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -219,6 +220,16 @@ double Percentile(std::vector<std::int64_t>& sorted, double p) {
   return static_cast<double>(sorted[index]) / 1e6;
 }
 
+// Every thread's samples in one sorted vector.
+std::vector<std::int64_t> SortedUnion(const std::vector<std::vector<std::int64_t>>& per_thread) {
+  std::vector<std::int64_t> all;
+  for (const std::vector<std::int64_t>& samples : per_thread) {
+    all.insert(all.end(), samples.begin(), samples.end());
+  }
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
 RunResult RunOnce(const std::string& variant, const Row& row) {
   std::unique_ptr<PoolUnderTest> pool = MakePool(variant, row.max_cap);
   const timespec hold{row.hold_us / 1000000, (row.hold_us % 1000000) * 1000L};
@@ -265,16 +276,9 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
 
   RunResult result;
   result.variant = variant;
-  std::vector<std::int64_t> all;
-  std::vector<std::int64_t> all_loops;
-  std::uint64_t total = 0;
-  for (int t = 0; t < row.threads; ++t) {
-    all.insert(all.end(), waits[t].begin(), waits[t].end());
-    all_loops.insert(all_loops.end(), loops[t].begin(), loops[t].end());
-    total += cycles[t];
-  }
-  std::sort(all.begin(), all.end());
-  std::sort(all_loops.begin(), all_loops.end());
+  std::vector<std::int64_t> all = SortedUnion(waits);
+  std::vector<std::int64_t> all_loops = SortedUnion(loops);
+  const std::uint64_t total = std::accumulate(cycles.begin(), cycles.end(), std::uint64_t{0});
   const auto [fewest, most] = std::minmax_element(cycles.begin(), cycles.end());
   result.cycles_per_s = static_cast<double>(total) / elapsed;
   result.wait_p50_ms = Percentile(all, 0.50);
