@@ -4,7 +4,10 @@
 // Most run in both configurations: "Parked" (the defaults: the lock-free hot path) and "Locked"
 // (max_idle < max_cap: every Get and Put under the lock), which reach the waiters by other paths.
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
 #include <thriftpool/channel_pool.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -204,6 +207,52 @@ TEST_P(GuaranteesTest, NoGetIsPassedOverNorAPutHeldBackForLongUnderOversubscript
   EXPECT_GE(static_cast<double>(*fewest) / *most, 0.2)
       << "cycles per thread from " << *fewest << " to " << *most;
   EXPECT_GT(pool.Stats().wait_count, 0u) << "no Get waited: not oversubscribed";
+}
+
+// A woken waiter that does not run (here: its thread held in a signal handler, so the wake-up
+// reaches it but it cannot go on) holds its notifier back for kWakeeRunsWithin, 10 ms, and
+// no longer: the Put returns, and the waiter gets the object once it runs. The upper bound is
+// loose (one yield can take a scheduler round), but finite: a Put never waits on a waiter.
+std::atomic<bool> waiter_held{false};
+std::atomic<bool> release_waiter{false};
+
+void HoldThreadUntilReleased(int) {
+  waiter_held.store(true);
+  const timespec tick{0, 1000 * 1000};
+  for (int i = 0; i < 5000 && !release_waiter.load(); ++i) nanosleep(&tick, nullptr);
+}
+
+TEST_P(GuaranteesTest, APutStopsWaitingForAWokenWaiterThatDoesNotRunAfter10Ms) {
+  static_assert(std::atomic<bool>::is_always_lock_free, "used in a signal handler");
+  FakePool& pool = MakePool(Config(2));
+  FakeLease first = pool.Get();
+  FakeLease second = pool.Get();
+  const int returned_id = first->id();
+  struct sigaction hold = {}, previous = {};
+  hold.sa_handler = HoldThreadUntilReleased;
+  sigemptyset(&hold.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR2, &hold, &previous), 0);
+  waiter_held = false;
+  release_waiter = false;
+  std::atomic<int> got_id{0};
+  std::thread waiter([&] { got_id = pool.Get(Ms(10000))->id(); });
+  ASSERT_TRUE(WaitForWaiters(pool, 1));
+  ASSERT_EQ(pthread_kill(waiter.native_handle(), SIGUSR2), 0);
+  for (int i = 0; i < 5000 && !waiter_held; ++i) std::this_thread::sleep_for(Ms(1));
+  ASSERT_TRUE(waiter_held) << "the signal did not reach the waiting thread";
+
+  const auto before = Clock::now();
+  pool.Put(std::move(first));
+  const double put_ms = MsSince(before);
+  const int got_during_put = got_id.load();
+  release_waiter = true;
+  waiter.join();
+  sigaction(SIGUSR2, &previous, nullptr);
+
+  EXPECT_EQ(got_during_put, 0) << "the waiter ran while its thread was held";
+  EXPECT_GE(put_ms, 10.0) << "the Put did not wait for the woken waiter";
+  EXPECT_LT(put_ms, 250.0) << "the Put waited " << put_ms << " ms for a waiter that did not run";
+  EXPECT_EQ(got_id.load(), returned_id) << "the waiter did not get the returned object";
 }
 
 // --- Expiry holds at the moment of hand-out ---
