@@ -55,9 +55,9 @@ uint32_t SequenceCheckingProtocol::readMessageBegin_virt(std::string& name, TMes
   if (!answer) {
     awaiting_reply_ = false;
     if (mismatches_) mismatches_->fetch_add(1, std::memory_order_relaxed);
-    throw TProtocolException(TProtocolException::INVALID_DATA,
-                             "message '" + name + "' of type " + std::to_string(type) +
-                                 " where a reply was expected");
+    throw TProtocolException(
+        TProtocolException::INVALID_DATA,
+        "message '" + name + "' of type " + std::to_string(type) + " where a reply was expected");
   }
   if (!awaiting_reply_ || seqid != expected || !NameMatches(name, type)) {
     const bool was_awaiting = awaiting_reply_;

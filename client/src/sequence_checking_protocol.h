@@ -40,8 +40,7 @@ class SequenceCheckingProtocol : public apache::thrift::protocol::TProtocolDecor
                                  int32_t& seqid) override;
 
  private:
-  bool NameMatches(const std::string& name,
-                   apache::thrift::protocol::TMessageType type) const;
+  bool NameMatches(const std::string& name, apache::thrift::protocol::TMessageType type) const;
 
   const std::shared_ptr<std::atomic<std::uint64_t>> mismatches_;
   const std::string multiplexed_service_;

@@ -87,13 +87,12 @@ void PoolCore::LogLeak(const Leak& leak, bool came_back) noexcept {
   std::uint64_t suppressed = 0;
   if (!state_->leak_log.Allow(&suppressed)) return;
   char held[32];
-  std::snprintf(held, sizeof(held), "%.3f s",
-                std::chrono::duration<double>(leak.held).count());
+  std::snprintf(held, sizeof(held), "%.3f s", std::chrono::duration<double>(leak.held).count());
   const std::string pool = options_.metrics_name.empty()
                                ? "an unnamed pool (PoolOptions::metrics_name names it)"
                                : "pool \"" + options_.metrics_name + "\"";
-  const std::string where = std::string(leak.file != nullptr ? leak.file : "?") + ":" +
-                            std::to_string(leak.line);
+  const std::string where =
+      std::string(leak.file != nullptr ? leak.file : "?") + ":" + std::to_string(leak.line);
   const std::string also =
       suppressed == 0 ? "" : " (" + std::to_string(suppressed) + " leak lines suppressed before)";
   if (came_back) {

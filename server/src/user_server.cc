@@ -120,8 +120,7 @@ void ValidateUserServerOptions(const UserServerOptions& options) {
               std::to_string(options.idle_timeout.count()) + " ms)");
   Require(options.get_user_delay.count() >= 0 && options.get_user_delay <= std::chrono::minutes(1),
           "get_user_delay",
-          "must be within 0..60 s (got " + std::to_string(options.get_user_delay.count()) +
-              " us)");
+          "must be within 0..60 s (got " + std::to_string(options.get_user_delay.count()) + " us)");
   const bool tls = !options.tls_cert_file.empty() || !options.tls_key_file.empty();
   Require(tls || options.tls_ca_file.empty(), "tls_ca_file",
           "requires client certificates, so it needs tls_cert_file and tls_key_file");

@@ -35,8 +35,8 @@ constexpr int kCheckedCalls = 1000;
 enum class LateReply { kSleepMs, kLaggedGetUser };
 enum class Path {
   kPool,
-  kPoolWithoutProbe,  // ClientOptions::take_out_probe off: the id check and the discard remain
-  kRawReusedConnection,           // the control: sequence ids unchecked
+  kPoolWithoutProbe,     // ClientOptions::take_out_probe off: the id check and the discard remain
+  kRawReusedConnection,  // the control: sequence ids unchecked
   kRawReusedConnectionIdChecked,  // reused like the control, but with the id check
 };
 

@@ -19,9 +19,16 @@ using testing_support::ProcessResult;
 using testing_support::RunProcess;
 
 ProcessResult RunClient(int port, std::vector<std::string> args) {
-  std::vector<std::string> argv = {USER_CLIENT_PATH, "--server",
-                                   "127.0.0.1:" + std::to_string(port), "--users", "1000",
-                                   "--threads", "2", "--requests", "200", "--json"};
+  std::vector<std::string> argv = {USER_CLIENT_PATH,
+                                   "--server",
+                                   "127.0.0.1:" + std::to_string(port),
+                                   "--users",
+                                   "1000",
+                                   "--threads",
+                                   "2",
+                                   "--requests",
+                                   "200",
+                                   "--json"};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunProcess(argv, std::chrono::seconds(60));
 }

@@ -16,7 +16,7 @@ namespace thriftpool {
 namespace internal {
 class CountingSocket;
 class TlsSocket;
-}
+}  // namespace internal
 
 // What the connections of one pool detect, counted together; the pool reports it in its stats.
 struct ConnectionCounters {
