@@ -13,7 +13,10 @@
 // Reported per variant: cycles per second, the wait's p50 / p99 / max, the loop's p50 / p99 (the
 // time from one Get's start to the thread's next: wait + hold + Put + waiting for a CPU, i.e.
 // what each request of a thread-per-request caller spends; the wait alone leaves out where a
-// thread without an object queues for a CPU instead of for the pool), fairness = the fewest
+// thread without an object queues for a CPU instead of for the pool), the Put's p99, the p99 of
+// a cycle's wait + Put (all the time a request spends in the pool's calls: a pool can keep its
+// Gets short by making its Puts long, as the hand-written pool's notify_one does at 64 / 16 / 50,
+// docs/contention.md), fairness = the fewest
 // cycles of any thread / the most cycles of any thread (1 = every thread got its share), and the
 // process's CPU time per cycle (less sensitive than throughput to other load on the machine). The
 // round with the highest throughput of each variant is reported (best of --rounds), as in issue 13.
@@ -38,6 +41,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -89,6 +93,8 @@ struct RunResult {
   double wait_max_ms = 0;
   double loop_p50_ms = 0;  // from one Get's start to the same thread's next
   double loop_p99_ms = 0;
+  double put_p99_ms = 0;
+  double in_pool_p99_ms = 0;  // a cycle's wait + Put
   double fairness = 0;
   double cpu_us_per_cycle = 0;  // the process's CPU time (user + system) per cycle
   std::uint64_t timeouts = 0;
@@ -133,21 +139,29 @@ Row ParseRow(const std::string& text) {
 class PoolUnderTest {
  public:
   virtual ~PoolUnderTest() = default;
-  // One Get, hold, Put cycle; false if the Get timed out. `*wait` is the Get's time.
-  virtual bool Cycle(const timespec& hold, nanoseconds* wait) = 0;
+  // One Get, hold, Put cycle; false if the Get timed out. `*wait` is the Get's time, `*put` the
+  // Put's.
+  virtual bool Cycle(const timespec& hold, nanoseconds* wait, nanoseconds* put) = 0;
 };
 
 void Hold(const timespec& hold) {
   if (hold.tv_nsec > 0 || hold.tv_sec > 0) nanosleep(&hold, nullptr);
 }
 
+// How long `call` took.
+template <class Call>
+nanoseconds TimeOf(Call call) {
+  const Clock::time_point before = Clock::now();
+  call();
+  return Clock::now() - before;
+}
+
 // Runs `get`, stores its time in `*wait`, and returns what it returned.
 template <class Get>
 auto Timed(Get get, nanoseconds* wait) {
-  const Clock::time_point before = Clock::now();
-  auto got = get();
-  *wait = Clock::now() - before;
-  return got;
+  std::optional<decltype(get())> got;
+  *wait = TimeOf([&] { got.emplace(get()); });
+  return std::move(*got);
 }
 
 class ChannelPoolUnderTest final : public PoolUnderTest {
@@ -155,11 +169,12 @@ class ChannelPoolUnderTest final : public PoolUnderTest {
   ChannelPoolUnderTest(std::size_t max_cap, bool locked)
       : pool_(
             Options(max_cap, locked), [] { return std::make_unique<Obj>(); }, [](Obj&) {}) {}
-  bool Cycle(const timespec& hold, nanoseconds* wait) override {
+  bool Cycle(const timespec& hold, nanoseconds* wait, nanoseconds* put) override {
     try {
       Lease<Obj> lease = Timed([&] { return pool_.Get(kWaitTimeout); }, wait);
       Hold(hold);
       ++lease->value;
+      *put = TimeOf([&] { pool_.Put(std::move(lease)); });
       return true;
     } catch (const PoolTimeoutError&) {
       return false;
@@ -182,7 +197,7 @@ class ObjectPoolUnderTest final : public PoolUnderTest {
  public:
   template <class... Args>
   explicit ObjectPoolUnderTest(Args&&... args) : pool_(std::forward<Args>(args)...) {}
-  bool Cycle(const timespec& hold, nanoseconds* wait) override {
+  bool Cycle(const timespec& hold, nanoseconds* wait, nanoseconds* put) override {
     std::unique_ptr<Obj> object;
     try {
       object = Timed([&] { return pool_.Get(kWaitTimeout); }, wait);
@@ -191,7 +206,7 @@ class ObjectPoolUnderTest final : public PoolUnderTest {
     }
     Hold(hold);
     ++object->value;
-    pool_.Put(std::move(object));
+    *put = TimeOf([&] { pool_.Put(std::move(object)); });
     return true;
   }
 
@@ -237,6 +252,8 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
   std::atomic<bool> stop{false};
   std::vector<std::vector<std::int64_t>> waits(row.threads);
   std::vector<std::vector<std::int64_t>> loops(row.threads);
+  std::vector<std::vector<std::int64_t>> puts(row.threads);
+  std::vector<std::vector<std::int64_t>> in_pool(row.threads);
   std::vector<std::uint64_t> cycles(row.threads, 0);
   std::atomic<std::uint64_t> timeouts{0};
   std::vector<std::thread> threads;
@@ -246,8 +263,9 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
       prctl(PR_SET_TIMERSLACK, 1UL);
       std::vector<std::int64_t>& mine = waits[t];
       std::vector<std::int64_t>& my_loops = loops[t];
-      mine.reserve(1 << 12);
-      my_loops.reserve(1 << 12);
+      std::vector<std::int64_t>& my_puts = puts[t];
+      std::vector<std::int64_t>& my_in_pool = in_pool[t];
+      for (auto* samples : {&mine, &my_loops, &my_puts, &my_in_pool}) samples->reserve(1 << 12);
       while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
       // Bounded by the stop flag (set after --seconds) and by a count no run reaches.
       Clock::time_point last_start;
@@ -256,11 +274,14 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
         if (n > 0) my_loops.push_back((began - last_start).count());
         last_start = began;
         nanoseconds wait{0};
-        if (!pool->Cycle(hold, &wait)) {
+        nanoseconds put{0};
+        if (!pool->Cycle(hold, &wait, &put)) {
           ++timeouts;
           continue;
         }
         mine.push_back(wait.count());
+        my_puts.push_back(put.count());
+        my_in_pool.push_back((wait + put).count());
         ++cycles[t];
       }
     });
@@ -278,6 +299,8 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
   result.variant = variant;
   std::vector<std::int64_t> all = SortedUnion(waits);
   std::vector<std::int64_t> all_loops = SortedUnion(loops);
+  std::vector<std::int64_t> all_puts = SortedUnion(puts);
+  std::vector<std::int64_t> all_in_pool = SortedUnion(in_pool);
   const std::uint64_t total = std::accumulate(cycles.begin(), cycles.end(), std::uint64_t{0});
   const auto [fewest, most] = std::minmax_element(cycles.begin(), cycles.end());
   result.cycles_per_s = static_cast<double>(total) / elapsed;
@@ -286,6 +309,8 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
   result.wait_max_ms = all.empty() ? 0 : static_cast<double>(all.back()) / 1e6;
   result.loop_p50_ms = Percentile(all_loops, 0.50);
   result.loop_p99_ms = Percentile(all_loops, 0.99);
+  result.put_p99_ms = Percentile(all_puts, 0.99);
+  result.in_pool_p99_ms = Percentile(all_in_pool, 0.99);
   result.fairness = *most == 0 ? 0 : static_cast<double>(*fewest) / static_cast<double>(*most);
   result.timeouts = timeouts.load();
   result.cpu_us_per_cycle = total == 0 ? 0 : cpu * 1e6 / static_cast<double>(total);
@@ -348,6 +373,8 @@ void AppendJson(const Row& row, int round, const RunResult& r) {
                                {"wait_max_ms", r.wait_max_ms},
                                {"loop_p50_ms", r.loop_p50_ms},
                                {"loop_p99_ms", r.loop_p99_ms},
+                               {"put_p99_ms", r.put_p99_ms},
+                               {"in_pool_p99_ms", r.in_pool_p99_ms},
                                {"fairness", r.fairness},
                                {"timeouts", r.timeouts},
                                {"cpu_us_per_cycle", r.cpu_us_per_cycle}};
@@ -386,9 +413,9 @@ int Main() {
   const std::vector<std::string> variants = Split(FLAGS_variants, ',');
   for (const std::string& variant : variants) MakePool(variant, 1);  // validates the names
 
-  std::printf("%-12s %-12s %12s %10s %10s %10s %10s %10s %9s %8s %8s  %s\n", "row", "variant",
-              "cycles/s", "p50 ms", "p99 ms", "max ms", "loop p50", "loop p99", "fairness",
-              "cpu us", "timeouts", "target vs handwritten");
+  std::printf("%-11s %-11s %9s %7s %7s %7s %8s %8s %7s %7s %8s %6s %8s  %s\n", "row", "variant",
+              "cycles/s", "p50 ms", "p99 ms", "max ms", "loop p50", "loop p99", "put p99",
+              "get+put", "fairness", "cpu us", "timeouts", "target vs handwritten");
   for (const Row& row : rows) {
     std::vector<RunResult> best(variants.size());
     for (int round = 0; round < FLAGS_rounds; ++round) {
@@ -409,10 +436,11 @@ int Main() {
         std::snprintf(ratio, sizeof ratio, "%.2fx, ", r.cycles_per_s / base.cycles_per_s);
         target = ratio + TargetOf(row).Check(r, base);
       }
-      std::printf("%-12s %-12s %12.0f %10.3f %10.3f %10.3f %10.3f %10.3f %9.2f %8.1f %8llu  %s\n",
-                  row.Name().c_str(), variants[v].c_str(), r.cycles_per_s, r.wait_p50_ms,
-                  r.wait_p99_ms, r.wait_max_ms, r.loop_p50_ms, r.loop_p99_ms, r.fairness,
-                  r.cpu_us_per_cycle, static_cast<unsigned long long>(r.timeouts), target.c_str());
+      std::printf(
+          "%-11s %-11s %9.0f %7.3f %7.3f %7.2f %8.3f %8.3f %7.3f %7.3f %8.2f %6.1f %8llu  %s\n",
+          row.Name().c_str(), variants[v].c_str(), r.cycles_per_s, r.wait_p50_ms, r.wait_p99_ms,
+          r.wait_max_ms, r.loop_p50_ms, r.loop_p99_ms, r.put_p99_ms, r.in_pool_p99_ms, r.fairness,
+          r.cpu_us_per_cycle, static_cast<unsigned long long>(r.timeouts), target.c_str());
     }
     std::fflush(stdout);
   }
