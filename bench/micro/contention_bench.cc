@@ -381,7 +381,8 @@ void AppendJson(const Row& row, int round, const RunResult& r) {
   std::ofstream(FLAGS_json, std::ios::app) << line.dump() << "\n";
 }
 
-// One line of --dat: row, parked and locked throughput / hand-written's, the three wait p99s.
+// One line of --dat: row, parked and locked throughput / hand-written's, the three wait p99s,
+// the three wait + Put p99s.
 void WriteDat(const Row& row, const std::vector<std::string>& variants,
               const std::vector<RunResult>& best) {
   if (FLAGS_dat.empty()) return;
@@ -398,7 +399,8 @@ void WriteDat(const Row& row, const std::vector<std::string>& variants,
   std::ofstream out(FLAGS_dat, std::ios::app);
   out << row.Name() << ' ' << parked->cycles_per_s / handwritten->cycles_per_s << ' '
       << locked->cycles_per_s / handwritten->cycles_per_s << ' ' << parked->wait_p99_ms << ' '
-      << locked->wait_p99_ms << ' ' << handwritten->wait_p99_ms << '\n';
+      << locked->wait_p99_ms << ' ' << handwritten->wait_p99_ms << ' ' << parked->in_pool_p99_ms
+      << ' ' << locked->in_pool_p99_ms << ' ' << handwritten->in_pool_p99_ms << '\n';
 }
 
 int Main() {

@@ -1,0 +1,116 @@
+// bench/micro/contention_bench, run briefly: every variant's line, the --json and --dat records
+// hold what they say (a cycle's wait + Put is never shorter than its wait or its Put alone), and
+// bad flags exit 2 naming the flag.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/child_process.h"
+#include "support/temp_dir.h"
+
+namespace thriftpool {
+namespace {
+
+using testing_support::ProcessResult;
+using testing_support::RunProcess;
+using testing_support::TempDir;
+
+ProcessResult RunBench(std::vector<std::string> args) {
+  args.insert(args.begin(), CONTENTION_BENCH_PATH);
+  return RunProcess(args, std::chrono::seconds(60));
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST(ContentionBenchTest, ReportsEveryVariantAndWritesConsistentRecords) {
+  TempDir dir("contention_bench_test");
+  const std::string json = (dir.path() / "runs.json").string();
+  const std::string dat = (dir.path() / "rows.dat").string();
+  const ProcessResult run = RunBench(
+      {"--rows=4/2/10,8/2/0", "--seconds=0.1", "--rounds=2", "--json=" + json, "--dat=" + dat});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<std::string> lines = Lines(run.out);
+  ASSERT_EQ(lines.size(), 1u + 2 * 3) << run.out;  // the header, then 3 variants per row
+  EXPECT_NE(lines[0].find("get+put"), std::string::npos) << lines[0];
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    SCOPED_TRACE(lines[i]);
+    const char* variant = i % 3 == 1 ? "parked" : i % 3 == 2 ? "locked" : "handwritten";
+    EXPECT_EQ(lines[i].rfind(i <= 3 ? "4/2/10 " : "8/2/0 ", 0), 0u);
+    EXPECT_NE(lines[i].find(variant), std::string::npos);
+    // Both rows are moderate (threads <= 4 x max_cap): each ChannelPool line says how it did.
+    const bool judged = lines[i].find("MET (moderate)") != std::string::npos ||
+                        lines[i].find("MISSED (moderate)") != std::string::npos;
+    EXPECT_EQ(judged, i % 3 != 0);
+  }
+
+  std::ifstream json_in(json);
+  int records = 0;
+  for (std::string line; std::getline(json_in, line); ++records) {
+    const nlohmann::json r = nlohmann::json::parse(line);
+    SCOPED_TRACE(line);
+    EXPECT_GT(r.at("cycles_per_s").get<double>(), 0);
+    EXPECT_GE(r.at("in_pool_p99_ms").get<double>(), r.at("wait_p99_ms").get<double>());
+    EXPECT_GE(r.at("in_pool_p99_ms").get<double>(), r.at("put_p99_ms").get<double>());
+    EXPECT_GE(r.at("wait_max_ms").get<double>(), r.at("wait_p99_ms").get<double>());
+    EXPECT_GE(r.at("loop_p99_ms").get<double>(), r.at("loop_p50_ms").get<double>());
+    const double fairness = r.at("fairness").get<double>();
+    EXPECT_GT(fairness, 0);
+    EXPECT_LE(fairness, 1);
+  }
+  EXPECT_EQ(records, 2 * 2 * 3);  // rows x rounds x variants
+
+  std::ifstream dat_in(dat);
+  std::vector<std::string> dat_lines;
+  for (std::string line; std::getline(dat_in, line);) dat_lines.push_back(line);
+  ASSERT_EQ(dat_lines.size(), 2u);
+  for (const std::string& line : dat_lines) {
+    std::istringstream fields(line);
+    std::string row;
+    std::vector<double> values;
+    fields >> row;
+    for (double value; fields >> value;) values.push_back(value);
+    EXPECT_EQ(values.size(), 8u) << line;  // 2 throughput ratios, 3 wait p99s, 3 wait + Put p99s
+    for (int v = 0; v < 3 && values.size() == 8u; ++v) {
+      EXPECT_GE(values[5 + v], values[2 + v]) << "wait + Put p99 below wait p99: " << line;
+    }
+  }
+}
+
+TEST(ContentionBenchTest, BadFlagsExit2NamingTheFlag) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--rows=4/2", "--rows"},
+      {"--rows=0/2/10", "--rows"},
+      {"--rows=4/2/x", "--rows"},
+      {"--seconds=0", "--seconds"},
+      {"--seconds=nan", "--seconds"},
+      {"--rounds=0", "--rounds"},
+      {"--variants=parked,fast", "--variants"},
+  };
+  for (const auto& [flag, named] : cases) {
+    SCOPED_TRACE(flag);
+    // Last: a later flag overrides an earlier one.
+    const ProcessResult run = RunBench({"--seconds=0.05", "--rounds=1", "--rows=2/1/0", flag});
+    EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+    EXPECT_NE(run.err.find(named), std::string::npos) << run.err;
+  }
+  TempDir dir("contention_bench_test");
+  const ProcessResult dat_without_handwritten =
+      RunBench({"--rows=2/1/0", "--seconds=0.05", "--rounds=1", "--variants=parked",
+                "--dat=" + (dir.path() / "rows.dat").string()});
+  EXPECT_EQ(dat_without_handwritten.exit_code, 2);
+  EXPECT_NE(dat_without_handwritten.err.find("--dat"), std::string::npos)
+      << dat_without_handwritten.err;
+}
+
+}  // namespace
+}  // namespace thriftpool
