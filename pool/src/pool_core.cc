@@ -59,10 +59,12 @@ namespace internal {
 namespace {
 
 // How long the oldest waiter may be passed over by running threads before Puts hand it slots.
-// contention_bench, 64 threads on max_cap 16: with 1 ms the wait p99 was 1.1-1.6 ms (the
-// hand-offs were the tail); 100-150 us queued nearly every Get behind hand-offs at 16 threads on
-// max_cap 4 (0.90-0.94x the hand-written pool's throughput); 250 us kept both near the targets.
-constexpr std::chrono::microseconds kHandOffAfter{250};
+// contention_bench, 64 threads on max_cap 16 (hold 20 us): with 1 ms the wait p99 was 1.1-1.6 ms
+// (the hand-offs were the tail), with 250 us 0.47-0.50 ms (at the target's limit, run to run),
+// with 200 us 0.41-0.43 ms. At 16 threads on max_cap 4 shorter bounds queue every Get behind
+// hand-offs: 1.04-1.06x the hand-written pool's throughput with 250 us, 1.01-1.03x with 200 us,
+// 0.96x with 175 us, 0.90-0.94x with 100-150 us. 200 us leaves both a margin.
+constexpr std::chrono::microseconds kHandOffAfter{200};
 
 // How long a thread that woke waiters waits for them to run (Lock::unlock): as long as the
 // woken waiter has not run, the returner, whose next Get would otherwise take back what the

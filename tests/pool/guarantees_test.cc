@@ -163,7 +163,7 @@ TEST_P(GuaranteesTest, AWaiterWhoseObjectFailsItsCheckIsStillServedFirstWithinIt
 
 // Under oversubscription (16 threads per object, each holding it 100 us off the CPU) running
 // threads may take a returned object ahead of a sleeping waiter, but once the oldest has waited
-// 250 us it is handed the next one: no Get waits anywhere near the time a starving pool makes it
+// 200 us it is handed the next one: no Get waits anywhere near the time a starving pool makes it
 // wait (the hand-written pool's longest wait in bench/micro/contention_bench was 0.4 s). And a
 // Put that woke a waiter stops yielding for it after 10 ms (kWakeeRunsWithin; one yield may take
 // a scheduler round beyond that). The bounds are loose on purpose (shared machines, sanitizers):
