@@ -80,6 +80,33 @@ class EtcdClusterTest : public ::testing::Test {
     }
   }
 
+  // What etcd and the watcher say of a replica's key, for a failure message: whether the key is
+  // still there and its lease's remaining TTL (etcd did not expire it), or gone while the watcher
+  // never applied the delete (its revision, resyncs, broken watches).
+  std::string LeaseAndWatchReport(int port) const {
+    std::string report;
+    try {
+      const testing_support::EtcdProcess::Entry entry = etcd_.Get(
+          std::string("/thriftpool/services/") + kService + "/127.0.0.1:" + std::to_string(port));
+      report = "etcd at revision " + std::to_string(etcd_.Revision()) + ": key " +
+               (entry.found ? "present" : "absent");
+      if (entry.found) {
+        report += ", lease " + std::to_string(entry.lease) + " time to live: " +
+                  etcd_.Post("/v3/lease/timetolive", {{"ID", std::to_string(entry.lease)}}).dump();
+      }
+    } catch (const std::exception& e) {
+      report = std::string("etcd unreadable: ") + e.what();
+    }
+    if (watcher_ != nullptr) {
+      const EtcdEndpointWatcher::Stats stats = watcher_->stats();
+      report += "; watcher: revision " + std::to_string(stats.revision) + ", resyncs " +
+                std::to_string(stats.resyncs) + ", watch breaks " +
+                std::to_string(stats.watch_breaks) + ", connected " +
+                (stats.connected ? "yes" : "no") + ", endpoints " + std::to_string(stats.endpoints);
+    }
+    return report;
+  }
+
   testing_support::EtcdProcess etcd_;
   ClientOptions client_;
   PoolOptions pool_options_;
@@ -145,7 +172,8 @@ TEST_F(EtcdClusterTest, AKilledReplicaIsEjectedUntilItsLeaseExpiresAndItLeavesTh
       },
       milliseconds(5000)));
   const Millis ejected_after = since_kill.Elapsed();
-  EXPECT_TRUE(WaitFor([&] { return !Listed(pool, victim); }, milliseconds(15000)));
+  EXPECT_TRUE(WaitFor([&] { return !Listed(pool, victim); }, milliseconds(15000)))
+      << LeaseAndWatchReport(victim);
   const Millis left_after = since_kill.Elapsed();
   const CallOutcomes outcomes = load.Stop();
   ReportFigure("etcd_sigkill", "ejected " + std::to_string(ejected_after.count()) +
