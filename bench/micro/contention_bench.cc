@@ -16,10 +16,10 @@
 // thread without an object queues for a CPU instead of for the pool), the Put's p99, the p99 of
 // a cycle's wait + Put (all the time a request spends in the pool's calls: a pool can keep its
 // Gets short by making its Puts long, as the hand-written pool's notify_one does at 64 / 16 / 50,
-// docs/contention.md), fairness = the fewest
-// cycles of any thread / the most cycles of any thread (1 = every thread got its share), and the
-// process's CPU time per cycle (less sensitive than throughput to other load on the machine). The
-// round with the highest throughput of each variant is reported (best of --rounds), as in issue 13.
+// docs/contention.md), fairness = the fewest cycles of any thread / the most cycles of any thread
+// (1 = every thread got its share), and the process's CPU time per cycle (less sensitive than
+// throughput to other load on the machine). The round with the highest throughput of each variant
+// is reported (best of --rounds), as in issue 13.
 //
 // Targets (issue 13), each ChannelPool variant against the hand-written pool of the same run:
 //   moderate  (threads <= 4 x max_cap): throughput >= 0.95x, wait p99 <= its p99 + 0.2 ms,
