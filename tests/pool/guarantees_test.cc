@@ -228,16 +228,34 @@ TEST_P(GuaranteesTest, APutStopsWaitingForAWokenWaiterThatDoesNotRunAfter10Ms) {
   FakeLease first = pool.Get();
   FakeLease second = pool.Get();
   const int returned_id = first->id();
-  struct sigaction hold = {}, previous = {};
+  struct sigaction hold = {};
   hold.sa_handler = HoldThreadUntilReleased;
   sigemptyset(&hold.sa_mask);
-  ASSERT_EQ(sigaction(SIGUSR2, &hold, &previous), 0);
   waiter_held = false;
   release_waiter = false;
+  // The waiter's id, 0 while it waits, -1 if its Get threw.
   std::atomic<int> got_id{0};
-  std::thread waiter([&] { got_id = pool.Get(Ms(10000))->id(); });
+  // Whatever way the test ends: the handler lets go, the waiter ends (its Get gives up after 5 s
+  // if no Put came), and the old handler is back.
+  struct Cleanup {
+    std::thread waiter;
+    struct sigaction previous = {};
+    ~Cleanup() {
+      release_waiter = true;
+      if (waiter.joinable()) waiter.join();
+      sigaction(SIGUSR2, &previous, nullptr);
+    }
+  } cleanup;
+  ASSERT_EQ(sigaction(SIGUSR2, &hold, &cleanup.previous), 0);
+  cleanup.waiter = std::thread([&] {
+    try {
+      got_id = pool.Get(Ms(5000))->id();
+    } catch (const PoolError&) {
+      got_id = -1;
+    }
+  });
   ASSERT_TRUE(WaitForWaiters(pool, 1));
-  ASSERT_EQ(pthread_kill(waiter.native_handle(), SIGUSR2), 0);
+  ASSERT_EQ(pthread_kill(cleanup.waiter.native_handle(), SIGUSR2), 0);
   for (int i = 0; i < 5000 && !waiter_held; ++i) std::this_thread::sleep_for(Ms(1));
   ASSERT_TRUE(waiter_held) << "the signal did not reach the waiting thread";
 
@@ -246,8 +264,7 @@ TEST_P(GuaranteesTest, APutStopsWaitingForAWokenWaiterThatDoesNotRunAfter10Ms) {
   const double put_ms = MsSince(before);
   const int got_during_put = got_id.load();
   release_waiter = true;
-  waiter.join();
-  sigaction(SIGUSR2, &previous, nullptr);
+  cleanup.waiter.join();
 
   EXPECT_EQ(got_during_put, 0) << "the waiter ran while its thread was held";
   EXPECT_GE(put_ms, 10.0) << "the Put did not wait for the woken waiter";
