@@ -3,6 +3,7 @@
 // one SIGKILLed until its lease expires, etcd itself SIGKILLed and restarted. Every call is
 // idempotent getUser with its answer checked.
 #include <gtest/gtest.h>
+#include <thriftpool/etcd_endpoint_value.h>
 #include <thriftpool/etcd_endpoint_watcher.h>
 #include <thriftpool/service_pool.h>
 
@@ -86,8 +87,8 @@ class EtcdClusterTest : public ::testing::Test {
   std::string LeaseAndWatchReport(int port) const {
     std::string report;
     try {
-      const testing_support::EtcdProcess::Entry entry = etcd_.Get(
-          std::string("/thriftpool/services/") + kService + "/127.0.0.1:" + std::to_string(port));
+      const testing_support::EtcdProcess::Entry entry =
+          etcd_.Get(discovery::EndpointKey(kService, Endpoint{"127.0.0.1", port}));
       report = "etcd at revision " + std::to_string(etcd_.Revision()) + ": key " +
                (entry.found ? "present" : "absent");
       if (entry.found) {
