@@ -118,8 +118,8 @@ class PoolCore::Lock {
   // holder, most often running on another CPU, is about to let go. As glibc's adaptive mutex
   // and Go's sync.Mutex do (contention_bench, 64 threads on max_cap 16, hold 20 us: 1.27-1.34x
   // the hand-written pool's throughput and a wait p99 of 0.30-0.35 ms instead of 1.14-1.18x and
-  // 0.40-0.43 ms; no change end to end). Not on a machine with one CPU online, where the holder
-  // cannot run meanwhile (a process confined to one CPU of several still spins, those 1.5 us).
+  // 0.40-0.43 ms; no change end to end). Not on a single CPU, where the holder cannot run
+  // meanwhile.
   void lock() {
     static const bool spin = std::thread::hardware_concurrency() > 1;
     if (spin) {
