@@ -107,29 +107,13 @@ struct PoolCore::Leak {
 // object back itself (see pool_core.cc, "Contention").
 class PoolCore::Lock {
  public:
-  explicit Lock(PoolCore& core) : core_(core), lock_(core.mu_, std::defer_lock) { lock(); }
+  explicit Lock(PoolCore& core) : core_(core), lock_(core.mu_) {}
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
   ~Lock() {
     if (lock_.owns_lock()) unlock();
   }
-  // Tries for a moment before blocking: the pool holds its mutex for well under a microsecond,
-  // and a thread that blocks on it pays a sleep and a wake-up, each a context switch, while the
-  // holder, most often running on another CPU, is about to let go. As glibc's adaptive mutex
-  // and Go's sync.Mutex do (contention_bench, 64 threads on max_cap 16, hold 20 us: 1.27-1.34x
-  // the hand-written pool's throughput and a wait p99 of 0.30-0.35 ms instead of 1.14-1.18x and
-  // 0.40-0.43 ms; no change end to end). Not on a single CPU, where the holder cannot run
-  // meanwhile.
-  void lock() {
-    static const bool spin = std::thread::hardware_concurrency() > 1;
-    if (spin) {
-      for (int i = 0; i < kLockSpins; ++i) {
-        if (lock_.try_lock()) return;
-        CpuRelax();
-      }
-    }
-    lock_.lock();
-  }
+  void lock() { lock_.lock(); }
   void unlock() {
     State& st = *core_.state_;
     const int count = st.to_notify_count;
@@ -152,7 +136,7 @@ class PoolCore::Lock {
     // waits for the waiters it woke to leave before switching groups); it is why a hand-written
     // pool's waiters win at their first wake-up (docs/contention.md).
     WaitUntilRunning(notify, count);
-    lock();
+    lock_.lock();
     --st.notifiers;
     const bool free_core = core_.FreeableLocked();
     lock_.unlock();
@@ -169,18 +153,6 @@ class PoolCore::Lock {
  private:
   // Yields until every waiter in `woken` has run again, for at most kWakeeRunsWithin.
   static void WaitUntilRunning(Waiter* const* woken, int count);
-
-  // Tries on the mutex before lock() blocks: about 1.5 us on the 2-vCPU test machines (a try
-  // and a pause take 14 ns there; newer x86 cores pause longer), glibc's default for its
-  // adaptive mutex.
-  static constexpr int kLockSpins = 100;
-  static void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
-  }
 
   PoolCore& core_;
   std::unique_lock<std::mutex> lock_;
