@@ -38,6 +38,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -253,7 +255,6 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
   std::vector<std::vector<std::int64_t>> waits(row.threads);
   std::vector<std::vector<std::int64_t>> loops(row.threads);
   std::vector<std::vector<std::int64_t>> puts(row.threads);
-  std::vector<std::vector<std::int64_t>> in_pool(row.threads);
   std::vector<std::uint64_t> cycles(row.threads, 0);
   std::atomic<std::uint64_t> timeouts{0};
   std::vector<std::thread> threads;
@@ -264,8 +265,7 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
       std::vector<std::int64_t>& mine = waits[t];
       std::vector<std::int64_t>& my_loops = loops[t];
       std::vector<std::int64_t>& my_puts = puts[t];
-      std::vector<std::int64_t>& my_in_pool = in_pool[t];
-      for (auto* samples : {&mine, &my_loops, &my_puts, &my_in_pool}) samples->reserve(1 << 12);
+      for (auto* samples : {&mine, &my_loops, &my_puts}) samples->reserve(1 << 12);
       while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
       // Bounded by the stop flag (set after --seconds) and by a count no run reaches.
       Clock::time_point last_start;
@@ -281,7 +281,6 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
         }
         mine.push_back(wait.count());
         my_puts.push_back(put.count());
-        my_in_pool.push_back((wait + put).count());
         ++cycles[t];
       }
     });
@@ -300,6 +299,12 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
   std::vector<std::int64_t> all = SortedUnion(waits);
   std::vector<std::int64_t> all_loops = SortedUnion(loops);
   std::vector<std::int64_t> all_puts = SortedUnion(puts);
+  // A cycle's wait + Put: each thread records both once per completed cycle, in step.
+  std::vector<std::vector<std::int64_t>> in_pool(row.threads);
+  for (int t = 0; t < row.threads; ++t) {
+    std::transform(waits[t].begin(), waits[t].end(), puts[t].begin(),
+                   std::back_inserter(in_pool[t]), std::plus<>());
+  }
   std::vector<std::int64_t> all_in_pool = SortedUnion(in_pool);
   const std::uint64_t total = std::accumulate(cycles.begin(), cycles.end(), std::uint64_t{0});
   const auto [fewest, most] = std::minmax_element(cycles.begin(), cycles.end());
