@@ -256,8 +256,8 @@ TEST_P(GuaranteesTest, APutStopsWaitingForAWokenWaiterThatDoesNotRunAfter10Ms) {
   });
   ASSERT_TRUE(WaitForWaiters(pool, 1));
   ASSERT_EQ(pthread_kill(cleanup.waiter.native_handle(), SIGUSR2), 0);
-  for (int i = 0; i < 5000 && !waiter_held; ++i) std::this_thread::sleep_for(Ms(1));
-  ASSERT_TRUE(waiter_held) << "the signal did not reach the waiting thread";
+  ASSERT_TRUE(WaitUntil([] { return waiter_held.load(); }, Ms(5000)))
+      << "the signal did not reach the waiting thread";
 
   const auto before = Clock::now();
   pool.Put(std::move(first));
