@@ -1,13 +1,11 @@
 // Misbehaving peers on 127.0.0.1, written in the test: a listener that never completes a
-// connect, a server that answers with bytes of the test's choosing, and a relay that holds back
-// the server's answers. Each runs its own threads, bounded by polls of at most 20 ms, and stops
-// them in its destructor.
+// connect, and a server that answers with bytes of the test's choosing (a relay that lags or
+// stalls a real server is support/relay.h). Each runs its own threads, bounded by polls of at
+// most 20 ms, and stops them in its destructor.
 #ifndef THRIFTPOOL_TESTS_FAULTS_FAKE_PEERS_H_
 #define THRIFTPOOL_TESTS_FAULTS_FAKE_PEERS_H_
 
 #include <atomic>
-#include <chrono>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,35 +54,6 @@ class ScriptedPeer {
   std::atomic<int> replies_sent_{0};
   std::vector<int> connections_;  // touched by the serving thread only, then by the destructor
   std::thread thread_;
-};
-
-// A relay from 127.0.0.1:port() to 127.0.0.1:upstream_port. While a lag is set, every chunk from
-// the server waits that long before it is passed on (requests are never delayed), as on a
-// congested link: a reply can then arrive after the client gave up on it.
-class LaggyProxy {
- public:
-  explicit LaggyProxy(int upstream_port);
-  ~LaggyProxy();
-  LaggyProxy(const LaggyProxy&) = delete;
-  LaggyProxy& operator=(const LaggyProxy&) = delete;
-
-  int port() const { return port_; }
-  void SetLag(std::chrono::milliseconds lag) { lag_ms_.store(lag.count()); }
-
- private:
-  void AcceptLoop();
-  // Copies bytes from `from` to `to` until either side ends; `lagged`: server-to-client.
-  void Pump(int from, int to, bool lagged);
-
-  const int upstream_port_;
-  int listener_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<long long> lag_ms_{0};
-  std::mutex mu_;
-  std::vector<int> sockets_;        // guarded by mu_
-  std::vector<std::thread> pumps_;  // guarded by mu_
-  std::thread acceptor_;
 };
 
 }  // namespace thriftpool::faults

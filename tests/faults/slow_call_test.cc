@@ -19,8 +19,8 @@
 #include <memory>
 #include <string>
 
-#include "fake_peers.h"
 #include "fault_support.h"
+#include "support/relay.h"
 
 namespace thriftpool::faults {
 namespace {
@@ -78,7 +78,7 @@ class SlowCallTest : public ::testing::TestWithParam<SlowCallCase> {
  protected:
   void SetUp() override {
     server_.Start();
-    proxy_ = std::make_unique<LaggyProxy>(server_.port());
+    proxy_ = std::make_unique<testing_support::Relay>(server_.port());
     client_.port = proxy_->port();
     client_.recv_timeout = kRecvTimeout;
     pool_options_.max_cap = 1;  // no second connection to hide behind
@@ -124,7 +124,7 @@ class SlowCallTest : public ::testing::TestWithParam<SlowCallCase> {
   }
 
   example::UserServer server_{example::UserServerOptions{}};
-  std::unique_ptr<LaggyProxy> proxy_;
+  std::unique_ptr<testing_support::Relay> proxy_;
   ClientOptions client_;
   PoolOptions pool_options_;
 };
