@@ -24,9 +24,9 @@ EtcdOptions Validated(EtcdOptions options) {
 EtcdWatch::EtcdWatch(std::unique_ptr<HttpConnection> connection, std::string url)
     : connection_(std::move(connection)), url_(std::move(url)) {}
 
-std::optional<WatchResponse> EtcdWatch::Next() {
+std::optional<WatchResponse> EtcdWatch::Next(Clock::time_point deadline) {
   for (;;) {
-    const std::optional<std::string> line = connection_->NextLine(Clock::time_point::max());
+    const std::optional<std::string> line = connection_->NextLine(deadline);
     if (!line) return std::nullopt;
     if (line->find_first_not_of(" \r\t") == std::string::npos) continue;
     try {

@@ -21,9 +21,10 @@ namespace thriftpool::discovery::internal {
 class EtcdWatch {
  public:
   EtcdWatch(std::unique_ptr<HttpConnection> connection, std::string url);
-  // Waits (until `stop`, no deadline) for the next response; std::nullopt when etcd ended the
-  // stream. Throws EtcdError, or Stopped.
-  std::optional<WatchResponse> Next();
+  // Waits until `deadline` (or `stop`) for the next response; std::nullopt when etcd ended the
+  // stream. Throws DeadlinePassed if none came by then (the watch stays usable), EtcdError, or
+  // Stopped.
+  std::optional<WatchResponse> Next(Clock::time_point deadline);
 
  private:
   std::unique_ptr<HttpConnection> connection_;

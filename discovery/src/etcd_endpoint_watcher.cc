@@ -18,6 +18,7 @@
 
 namespace thriftpool::discovery {
 
+using internal::Clock;
 using internal::EtcdClient;
 using internal::EtcdWatch;
 using internal::KeyValue;
@@ -39,6 +40,11 @@ EtcdEndpointWatcher::Options Validated(EtcdEndpointWatcher::Options options) {
                                 std::to_string(options.max_backoff.count()) +
                                 " ms), which is at most 1 h");
   }
+  if (options.check_interval < milliseconds(0) || options.check_interval > std::chrono::hours(1)) {
+    throw std::invalid_argument("EtcdEndpointWatcher::Options: check_interval (" +
+                                std::to_string(options.check_interval.count()) +
+                                " ms) must be 0 (no checks) or 1 ms .. 1 h");
+  }
   return options;
 }
 
@@ -48,12 +54,14 @@ class KeySet {
   // Replaces everything with a fresh read; returns the (key, revision) pairs newly malformed.
   std::int64_t Reset(const std::vector<KeyValue>& kvs) {
     entries_.clear();
+    revisions_.clear();
     std::int64_t malformed = 0;
     for (const KeyValue& kv : kvs) malformed += Put(kv);
     return malformed;
   }
   // 1 if the value is malformed and was not reported at this key and revision before.
   std::int64_t Put(const KeyValue& kv) {
+    revisions_[kv.key] = kv.mod_revision;
     try {
       entries_[kv.key] = ParseEndpointValue(kv.value);
       return 0;
@@ -67,7 +75,16 @@ class KeySet {
   }
   void Delete(const std::string& key) {
     entries_.erase(key);
+    revisions_.erase(key);
     warned_.erase(warned_.lower_bound({key, 0}), warned_.upper_bound({key, INT64_MAX}));
+  }
+  // True if a read of the prefix shows every key this set has, at the same revision, and no other.
+  bool Matches(const std::vector<KeyValue>& kvs) const {
+    if (kvs.size() != revisions_.size()) return false;
+    return std::all_of(kvs.begin(), kvs.end(), [&](const KeyValue& kv) {
+      const auto found = revisions_.find(kv.key);
+      return found != revisions_.end() && found->second == kv.mod_revision;
+    });
   }
   // In key order; the same host:port under a later key is left out.
   std::vector<Endpoint> Endpoints() const {
@@ -83,7 +100,8 @@ class KeySet {
   }
 
  private:
-  std::map<std::string, Endpoint> entries_;
+  std::map<std::string, Endpoint> entries_;        // the keys whose value parsed
+  std::map<std::string, std::int64_t> revisions_;  // every key's mod_revision, malformed too
   std::set<std::pair<std::string, std::int64_t>> warned_;  // (key, mod_revision) reported
 };
 
@@ -165,10 +183,19 @@ class EtcdEndpointWatcher::Impl {
     return watch;
   }
 
-  // Applies the watch's events until it breaks (throws) or is canceled (returns true).
+  // Applies the watch's events until it breaks (throws), or is canceled or found stale (returns
+  // true: resync at once).
   bool Follow(EtcdWatch& watch) {
     for (;;) {
-      const std::optional<WatchResponse> response = watch.Next();
+      std::optional<WatchResponse> response;
+      try {
+        response = watch.Next(options_.check_interval.count() == 0
+                                  ? Clock::time_point::max()
+                                  : Clock::now() + options_.check_interval);
+      } catch (const internal::DeadlinePassed&) {
+        if (MissedAChange()) return true;
+        continue;
+      }
       if (!response) throw EtcdError("etcd at " + client_.url() + ": the watch stream ended");
       if (response->canceled) {
         LOG(WARNING) << "EtcdEndpointWatcher: " << prefix_ << ": watch canceled"
@@ -195,6 +222,24 @@ class EtcdEndpointWatcher::Impl {
       }
       Deliver(response->revision);
     }
+  }
+
+  // After the watch was quiet for check_interval: reads the prefix and tells whether it shows a
+  // change the watch has not delivered. A failed read throws, breaking the watch.
+  bool MissedAChange() {
+    const internal::RangeResponse range = client_.Range(prefix_, &stop_);
+    const bool missed = !keys_.Matches(range.kvs);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++state_.stats.watch_checks;
+      if (missed) ++state_.stats.stale_watches;
+    }
+    if (missed) {
+      LOG(WARNING) << "EtcdEndpointWatcher: " << prefix_ << ": the watch delivered nothing for "
+                   << options_.check_interval.count() << " ms, yet the prefix changed (revision "
+                   << range.revision << "); resyncing";
+    }
+    return missed;
   }
 
   // Hands the set to on_change if it differs from the last one (always the first time).

@@ -101,7 +101,9 @@ void HttpConnection::Wait(short events, Clock::time_point deadline) const {
     if (ready < 0) Fail(std::string("poll: ") + std::strerror(errno));
     if (waits[1].revents != 0) throw Stopped{};
     if (waits[0].revents != 0) return;  // ready, or an error the next call reports
-    if (timeout_ms == 0 || Clock::now() >= deadline) Fail("no answer in time");
+    if (timeout_ms == 0 || Clock::now() >= deadline) {
+      throw DeadlinePassed("etcd at " + url_.text + ": no answer in time");
+    }
   }
 }
 

@@ -5,6 +5,8 @@
 #ifndef THRIFTPOOL_DISCOVERY_SRC_HTTP_CONNECTION_H_
 #define THRIFTPOOL_DISCOVERY_SRC_HTTP_CONNECTION_H_
 
+#include <thriftpool/etcd_options.h>
+
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
@@ -22,9 +24,16 @@ using Clock = std::chrono::steady_clock;
 // A response body, or one line of a streamed body, may not exceed this.
 inline constexpr std::size_t kMaxBodyBytes = 4 << 20;
 
-// Errors: EtcdError naming the URL (refused, unreachable, deadline passed, HTTP status other than
-// 200, a malformed or oversized response, the connection closed early); Stopped when `stop` was
-// triggered. Not thread-safe: one thread per connection.
+// What a wait that reached its deadline throws. After NextLine threw it, the connection is still
+// usable: what was read of the stream so far stays for the next call.
+class DeadlinePassed : public EtcdError {
+ public:
+  using EtcdError::EtcdError;
+};
+
+// Errors: EtcdError naming the URL (refused, unreachable, deadline passed (DeadlinePassed), HTTP
+// status other than 200, a malformed or oversized response, the connection closed early); Stopped
+// when `stop` was triggered. Not thread-safe: one thread per connection.
 class HttpConnection {
  public:
   // Connects within `deadline`. `stop` may be null (then nothing but the deadline ends a wait).

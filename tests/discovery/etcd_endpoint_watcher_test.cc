@@ -1,6 +1,7 @@
 // EtcdEndpointWatcher against a real etcd: the set as etcd has it, changes within a second,
 // malformed values skipped and counted, the last set kept while etcd is down, and found again
-// once it is back; a stalled etcd and bad options never hang or crash.
+// once it is back; a watch that goes silent (a relay in front of etcd stops passing bytes) found
+// by the check; a stalled etcd and bad options never hang or crash.
 #include <gtest/gtest.h>
 #include <thriftpool/etcd_endpoint_value.h>
 #include <thriftpool/etcd_endpoint_watcher.h>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "etcd_process.h"
+#include "support/relay.h"
 #include "support/silent_listener.h"
 #include "support/wait_for.h"
 
@@ -70,6 +72,10 @@ EtcdEndpointWatcher::Options WatchOptions(const std::string& url) {
   options.service = kService;
   options.max_backoff = milliseconds(300);
   return options;
+}
+
+std::string RelayUrl(const testing_support::Relay& relay) {
+  return "http://127.0.0.1:" + std::to_string(relay.port());
 }
 
 class EtcdWatcherTest : public ::testing::Test {
@@ -185,6 +191,126 @@ TEST_F(EtcdWatcherTest, AnEmptyPrefixGivesAnEmptySetAndAThrowingCallbackIsSurviv
   EXPECT_EQ(watcher.Endpoints().size(), 1u);
 }
 
+// The relay's open connections stop passing bytes, the watch's among them, while both stay open:
+// the watch delivers nothing and sees no error. The check finds the change it missed.
+TEST_F(EtcdWatcherTest, AWatchThatGoesSilentIsFoundByTheCheckAndReplaced) {
+  testing_support::Relay relay(etcd_.client_port());
+  Register(etcd_, 9001);
+  EtcdEndpointWatcher::Options options = WatchOptions(RelayUrl(relay));
+  options.check_interval = milliseconds(300);
+  EtcdEndpointWatcher watcher(options, recorder_.Callback());
+  ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
+  Register(etcd_, 9002);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return recorder_.LastHasPorts({9001, 9002});
+      },
+      milliseconds(1000)))
+      << "the watch works through the relay";
+
+  relay.StallOpenConnections();
+  const int connections_before = relay.connections();
+  const auto put_at = Clock::now();
+  Register(etcd_, 9003);
+  // At most check_interval quiet, then a read and a resync (each within request_timeout, 500 ms).
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return recorder_.LastHasPorts({9001, 9002, 9003});
+      },
+      milliseconds(3000)))
+      << "the change made while the watch was silent arrives";
+  const auto seen_after = Clock::now() - put_at;
+  const EtcdEndpointWatcher::Stats stats = watcher.stats();
+  EXPECT_GE(stats.watch_checks, 1);
+  EXPECT_GE(stats.stale_watches, 1);
+  EXPECT_GE(stats.resyncs, 2);
+  EXPECT_TRUE(stats.connected);
+  EXPECT_GT(relay.connections(), connections_before) << "a new watch replaced the silent one";
+
+  // The new watch is a live one: the next change comes as an event, without another check.
+  const std::int64_t checks_before = watcher.stats().watch_checks;
+  Register(etcd_, 9004);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return recorder_.LastHasPorts({9001, 9002, 9003, 9004});
+      },
+      milliseconds(250)));
+  EXPECT_EQ(watcher.stats().watch_checks, checks_before);
+  std::cout << "[ FIGURE   ] a put behind a silent watch reached on_change after "
+            << std::chrono::duration_cast<milliseconds>(seen_after).count()
+            << " ms (check_interval 300 ms)" << std::endl;
+}
+
+// The control for the test above: without the check, the same silence keeps the old set.
+TEST_F(EtcdWatcherTest, WithoutTheCheckASilentWatchKeepsTheOldSet) {
+  testing_support::Relay relay(etcd_.client_port());
+  Register(etcd_, 9001);
+  EtcdEndpointWatcher::Options options = WatchOptions(RelayUrl(relay));
+  options.check_interval = milliseconds(0);
+  EtcdEndpointWatcher watcher(options, recorder_.Callback());
+  ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
+  relay.StallOpenConnections();
+  Register(etcd_, 9002);
+  EXPECT_FALSE(WaitFor([&] { return recorder_.LastHasPorts({9001, 9002}); }, milliseconds(1500)));
+  EXPECT_TRUE(recorder_.LastHasPorts({9001}));
+  EXPECT_EQ(watcher.stats().watch_checks, 0);
+  EXPECT_TRUE(watcher.stats().connected) << "nothing tells the watcher otherwise";
+}
+
+// A quiet but healthy watch is checked without being replaced, and still delivers events after
+// the checks (a wait that ran out leaves the stream readable).
+TEST_F(EtcdWatcherTest, QuietHealthyWatchIsCheckedWithoutResyncs) {
+  Register(etcd_, 9001);
+  EtcdEndpointWatcher::Options options = WatchOptions(etcd_.url());
+  options.check_interval = milliseconds(1);
+  EtcdEndpointWatcher watcher(options, recorder_.Callback());
+  ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
+  EXPECT_TRUE(WaitFor([&] { return watcher.stats().watch_checks >= 20; }, milliseconds(5000)));
+  const EtcdEndpointWatcher::Stats quiet = watcher.stats();
+  EXPECT_EQ(quiet.stale_watches, 0);
+  EXPECT_EQ(quiet.resyncs, 1);
+  EXPECT_EQ(recorder_.count(), 1u);
+  for (int port = 9002; port <= 9004; ++port) {
+    Register(etcd_, port);
+    std::vector<int> ports;
+    for (int p = 9001; p <= port; ++p) ports.push_back(p);
+    EXPECT_TRUE(WaitFor([&] { return recorder_.LastHasPorts(ports); }, milliseconds(1000)))
+        << "port " << port;
+  }
+  const EtcdEndpointWatcher::Stats stats = watcher.stats();
+  // A change made while a check reads may be counted as missed (its event still on the way);
+  // checking every millisecond, most are: the three puts may cost up to three resyncs.
+  EXPECT_LE(stats.stale_watches, 3);
+  EXPECT_EQ(stats.resyncs, 1 + stats.stale_watches);
+  EXPECT_EQ(stats.watch_breaks, 0);
+  std::cout << "[ FIGURE   ] check_interval 1 ms: " << stats.watch_checks << " checks, "
+            << stats.stale_watches << " of them stale, over the test" << std::endl;
+}
+
+// etcd stalls altogether (every connection through the relay, new ones too): the check's read
+// runs out of time, which breaks the watch; the last set stays, and once etcd answers again the
+// change made meanwhile arrives.
+TEST_F(EtcdWatcherTest, AStalledEtcdBreaksTheWatchAtTheCheckAndTheLastSetStays) {
+  testing_support::Relay relay(etcd_.client_port());
+  Register(etcd_, 9001);
+  EtcdEndpointWatcher::Options options = WatchOptions(RelayUrl(relay));
+  options.check_interval = milliseconds(200);
+  EtcdEndpointWatcher watcher(options, recorder_.Callback());
+  ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
+  const std::size_t sets_before = recorder_.count();
+
+  relay.StallAll();
+  Register(etcd_, 9002);
+  EXPECT_TRUE(WaitFor([&] { return !watcher.stats().connected; }, milliseconds(3000)));
+  EXPECT_GE(watcher.stats().watch_breaks, 1);
+  EXPECT_EQ(recorder_.count(), sets_before) << "a stalled etcd never changes the set";
+  EXPECT_EQ(watcher.Endpoints().size(), 1u);
+
+  relay.Resume();
+  EXPECT_TRUE(WaitFor([&] { return recorder_.LastHasPorts({9001, 9002}); }, milliseconds(5000)));
+  EXPECT_TRUE(WaitFor([&] { return watcher.stats().connected; }, milliseconds(5000)));
+}
+
 TEST(EtcdWatcherEdgeTest, AStalledOrAbsentEtcdNeverHangsConstructionOrDestruction) {
   testing_support::SilentListener silent;
   for (const std::string& url : {silent.url(), std::string("http://127.0.0.1:1")}) {
@@ -223,6 +349,11 @@ TEST(EtcdWatcherEdgeTest, RefusesBadOptionsNamingThem) {
   options.min_backoff = milliseconds(500);
   options.max_backoff = milliseconds(100);
   refused(options, ignore, "min_backoff");
+  options = WatchOptions("http://127.0.0.1:2379");
+  options.check_interval = milliseconds(-1);
+  refused(options, ignore, "check_interval");
+  options.check_interval = std::chrono::hours(1) + milliseconds(1);
+  refused(options, ignore, "check_interval");
 }
 
 }  // namespace

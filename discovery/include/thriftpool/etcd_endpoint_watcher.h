@@ -32,8 +32,13 @@ namespace thriftpool::discovery {
 // (min_backoff doubling to max_backoff) and resynced from a fresh read; a watch whose revision
 // was compacted away resyncs at once. While etcd cannot be reached the last set stays: on_change
 // is never called because etcd is down. A dead peer on a half-open connection is found by TCP
-// keep-alive (about 10 s); an etcd that stalls without closing keeps the watch waiting, with the
-// last set.
+// keep-alive (about 10 s). A watch that stays open but delivers nothing (a middlebox that lost the
+// flow, an etcd that stalls; keep-alive sees nothing wrong) is found by the check: once the watch
+// has been quiet for check_interval, the watcher reads the prefix, and if the read shows a change
+// the watch did not deliver, it resyncs from a fresh read and a new watch. A read that fails
+// there breaks the watch like any failure (back-off, last set kept). So a change reaches
+// on_change at most about check_interval + request_timeout after it was made while etcd answers
+// reads, whatever became of the watch.
 //
 // Thread-safety: the member functions may be called from any thread. on_change runs on the
 // watcher's one background thread, one call at a time, never with a lock of the watcher held; it
@@ -45,12 +50,19 @@ class EtcdEndpointWatcher {
     std::string service;  // the prefix is ServicePrefix(service)
     std::chrono::milliseconds min_backoff{100};
     std::chrono::milliseconds max_backoff{5000};
+    // How long the watch may deliver nothing before the watcher reads the prefix to check it
+    // (above): one range read per interval while nothing changes. 0: never check.
+    std::chrono::milliseconds check_interval{10000};
   };
   struct Stats {
     std::int64_t revision = 0;          // of the last read or event applied
     std::int64_t resyncs = 0;           // reads of the whole prefix, the first one included
     std::int64_t malformed_values = 0;  // (key, revision) pairs skipped
     std::int64_t watch_breaks = 0;      // watches (or reads) that failed and were retried
+    std::int64_t watch_checks = 0;      // reads made because the watch was quiet (check_interval)
+    // Checks that found a change the watch had not delivered, each followed by a resync. A change
+    // made while the check reads counts too (its event may still be on the way).
+    std::int64_t stale_watches = 0;
     bool connected = false;     // the last read succeeded and its watch has not broken since
     std::size_t endpoints = 0;  // in the last set handed over
   };
@@ -58,8 +70,9 @@ class EtcdEndpointWatcher {
 
   // Starts the background thread; the first set arrives asynchronously (WaitForFirstSet).
   // Throws std::invalid_argument naming a bad field (ValidateEtcdOptions, ServicePrefix, the
-  // back-offs: min_backoff at least 1 ms and at most max_backoff, max_backoff at most 1 h) or a
-  // null on_change. etcd being unreachable is not an error here: the thread keeps trying.
+  // back-offs: min_backoff at least 1 ms and at most max_backoff, max_backoff at most 1 h;
+  // check_interval 0 or 1 ms .. 1 h) or a null on_change. etcd being unreachable is not an error
+  // here: the thread keeps trying.
   EtcdEndpointWatcher(Options options, OnChange on_change);
   // Stops the thread and joins it; returns promptly (it interrupts a request or a watch), unless
   // on_change is running, which it lets finish.
