@@ -193,53 +193,74 @@ class EtcdEndpointWatcher::Impl {
                                   ? Clock::time_point::max()
                                   : Clock::now() + options_.check_interval);
       } catch (const internal::DeadlinePassed&) {
-        if (MissedAChange()) return true;
+        if (IsStale(watch)) return true;
         continue;
       }
-      if (!response) throw EtcdError("etcd at " + client_.url() + ": the watch stream ended");
-      if (response->canceled) {
-        LOG(WARNING) << "EtcdEndpointWatcher: " << prefix_ << ": watch canceled"
-                     << (response->compact_revision != 0
-                             ? " (revision compacted to " +
-                                   std::to_string(response->compact_revision) + ")"
-                             : "")
-                     << (response->cancel_reason.empty() ? "" : ": " + response->cancel_reason)
-                     << "; resyncing";
-        return true;
-      }
-      if (response->events.empty()) continue;
-      std::int64_t malformed = 0;
-      for (const internal::WatchEvent& event : response->events) {
-        if (event.deleted) {
-          keys_.Delete(event.kv.key);
-        } else {
-          malformed += keys_.Put(event.kv);
-        }
-      }
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        state_.stats.malformed_values += malformed;
-      }
-      Deliver(response->revision);
+      if (!Apply(response)) return true;
     }
   }
 
-  // After the watch was quiet for check_interval: reads the prefix and tells whether it shows a
-  // change the watch has not delivered. A failed read throws, breaking the watch.
-  bool MissedAChange() {
-    const internal::RangeResponse range = client_.Range(prefix_, &stop_);
-    const bool missed = !keys_.Matches(range.kvs);
+  // Applies one response of the watch; false if it canceled the watch. Throws if the stream
+  // ended.
+  bool Apply(const std::optional<WatchResponse>& response) {
+    if (!response) throw EtcdError("etcd at " + client_.url() + ": the watch stream ended");
+    if (response->canceled) {
+      LOG(WARNING) << "EtcdEndpointWatcher: " << prefix_ << ": watch canceled"
+                   << (response->compact_revision != 0
+                           ? " (revision compacted to " +
+                                 std::to_string(response->compact_revision) + ")"
+                           : "")
+                   << (response->cancel_reason.empty() ? "" : ": " + response->cancel_reason)
+                   << "; resyncing";
+      return false;
+    }
+    if (response->events.empty()) return true;
+    std::int64_t malformed = 0;
+    for (const internal::WatchEvent& event : response->events) {
+      if (event.deleted) {
+        keys_.Delete(event.kv.key);
+      } else {
+        malformed += keys_.Put(event.kv);
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      state_.stats.malformed_values += malformed;
+    }
+    Deliver(response->revision);
+    return true;
+  }
+
+  // After the watch was quiet for check_interval: true if it is stale (or was canceled meanwhile).
+  // Reads the prefix; while a read shows a change the watch has not delivered, the watch has until
+  // request_timeout after the check began to deliver it (a change made during the read may still
+  // be on its way): each response is applied and the prefix read again. A failed read throws,
+  // breaking the watch.
+  bool IsStale(EtcdWatch& watch) {
+    const Clock::time_point give_up = Clock::now() + options_.etcd.request_timeout;
     {
       std::lock_guard<std::mutex> lock(mu_);
       ++state_.stats.watch_checks;
-      if (missed) ++state_.stats.stale_watches;
     }
-    if (missed) {
-      LOG(WARNING) << "EtcdEndpointWatcher: " << prefix_ << ": the watch delivered nothing for "
-                   << options_.check_interval.count() << " ms, yet the prefix changed (revision "
-                   << range.revision << "); resyncing";
+    for (;;) {
+      const internal::RangeResponse range = client_.Range(prefix_, &stop_);
+      if (keys_.Matches(range.kvs)) return false;
+      std::optional<WatchResponse> response;
+      try {
+        response = watch.Next(give_up);
+      } catch (const internal::DeadlinePassed&) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          ++state_.stats.stale_watches;
+        }
+        LOG(WARNING) << "EtcdEndpointWatcher: " << prefix_ << ": the prefix changed (revision "
+                     << range.revision << ") and the watch, quiet for "
+                     << options_.check_interval.count() << " ms, did not deliver it within "
+                     << options_.etcd.request_timeout.count() << " ms; resyncing";
+        return true;
+      }
+      if (!Apply(response)) return true;
     }
-    return missed;
   }
 
   // Hands the set to on_change if it differs from the last one (always the first time).

@@ -34,11 +34,12 @@ namespace thriftpool::discovery {
 // is never called because etcd is down. A dead peer on a half-open connection is found by TCP
 // keep-alive (about 10 s). A watch that stays open but delivers nothing (a middlebox that lost the
 // flow, an etcd that stalls; keep-alive sees nothing wrong) is found by the check: once the watch
-// has been quiet for check_interval, the watcher reads the prefix, and if the read shows a change
-// the watch did not deliver, it resyncs from a fresh read and a new watch. A read that fails
-// there breaks the watch like any failure (back-off, last set kept). So a change reaches
-// on_change at most about check_interval + request_timeout after it was made while etcd answers
-// reads, whatever became of the watch.
+// has been quiet for check_interval, the watcher reads the prefix. If the read shows a change the
+// watch did not deliver, the watch gets request_timeout to deliver it (the prefix is read again
+// after each response); if it does not, the watcher resyncs from a fresh read and a new watch. A
+// read that fails there breaks the watch like any failure (back-off, last set kept). So while
+// etcd answers reads, a change reaches on_change about check_interval + request_timeout after it
+// was made (plus the resync's two requests), whatever became of the watch.
 //
 // Thread-safety: the member functions may be called from any thread. on_change runs on the
 // watcher's one background thread, one call at a time, never with a lock of the watcher held; it
@@ -59,10 +60,8 @@ class EtcdEndpointWatcher {
     std::int64_t resyncs = 0;           // reads of the whole prefix, the first one included
     std::int64_t malformed_values = 0;  // (key, revision) pairs skipped
     std::int64_t watch_breaks = 0;      // watches (or reads) that failed and were retried
-    std::int64_t watch_checks = 0;      // reads made because the watch was quiet (check_interval)
-    // Checks that found a change the watch had not delivered, each followed by a resync. A change
-    // made while the check reads counts too (its event may still be on the way).
-    std::int64_t stale_watches = 0;
+    std::int64_t watch_checks = 0;      // checks made because the watch was quiet
+    std::int64_t stale_watches = 0;     // checks that found the watch stale, each then resynced
     bool connected = false;     // the last read succeeded and its watch has not broken since
     std::size_t endpoints = 0;  // in the last set handed over
   };
