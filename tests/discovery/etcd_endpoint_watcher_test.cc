@@ -59,6 +59,10 @@ class Recorder {
     }
     return true;
   }
+  // Waits until the last set is exactly `ports`, in order; false if `timeout` passed first.
+  bool WaitForPorts(const std::vector<int>& ports, milliseconds timeout) const {
+    return WaitFor([&] { return LastHasPorts(ports); }, timeout);
+  }
 
  private:
   mutable std::mutex mu_;
@@ -96,15 +100,11 @@ TEST_F(EtcdWatcherTest, ReadsTheSetThenFollowsPutsAndDeletes) {
 
   const auto put_at = Clock::now();
   Register(etcd_, 9003);
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        return recorder_.LastHasPorts({9001, 9002, 9003});
-      },
-      milliseconds(1000)))
+  EXPECT_TRUE(recorder_.WaitForPorts({9001, 9002, 9003}, milliseconds(1000)))
       << "a new key is seen within a second";
   const auto put_seen_after = Clock::now() - put_at;
   etcd_.Delete(Key(9001));
-  EXPECT_TRUE(WaitFor([&] { return recorder_.LastHasPorts({9002, 9003}); }, milliseconds(1000)));
+  EXPECT_TRUE(recorder_.WaitForPorts({9002, 9003}, milliseconds(1000)));
   Register(etcd_, 9002, 7);  // a weight change is a change
   EXPECT_TRUE(
       WaitFor([&] { return recorder_.Last().size() == 2 && recorder_.Last()[0].weight == 7; },
@@ -129,22 +129,14 @@ TEST_F(EtcdWatcherTest, MalformedValuesAreSkippedOnceEachAndTheRestApplies) {
 
   etcd_.Put(Key(9003), R"({"host":"127.0.0.1","port":0})");  // a new revision of bad
   Register(etcd_, 9004);
-  EXPECT_TRUE(WaitFor([&] { return recorder_.LastHasPorts({9001, 9004}); }, milliseconds(1000)));
+  EXPECT_TRUE(recorder_.WaitForPorts({9001, 9004}, milliseconds(1000)));
   EXPECT_EQ(watcher.stats().malformed_values, 2);
   Register(etcd_, 9002);  // fixed
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        return recorder_.LastHasPorts({9001, 9002, 9004});
-      },
-      milliseconds(1000)));
+  EXPECT_TRUE(recorder_.WaitForPorts({9001, 9002, 9004}, milliseconds(1000)));
   // The same host:port under a second key is one endpoint.
   etcd_.Put(ServicePrefix(kService) + "zz-alias", EndpointValue({"127.0.0.1", 9001, 1}));
   Register(etcd_, 9005);
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        return recorder_.LastHasPorts({9001, 9002, 9004, 9005});
-      },
-      milliseconds(1000)));
+  EXPECT_TRUE(recorder_.WaitForPorts({9001, 9002, 9004, 9005}, milliseconds(1000)));
   EXPECT_EQ(watcher.stats().malformed_values, 2);
 }
 
@@ -165,11 +157,7 @@ TEST_F(EtcdWatcherTest, WhileEtcdIsDownTheLastSetStaysAndOnceBackChangesAreSeen)
 
   etcd_.Restart();
   Register(etcd_, 9003);
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        return recorder_.LastHasPorts({9001, 9002, 9003});
-      },
-      milliseconds(5000)));
+  EXPECT_TRUE(recorder_.WaitForPorts({9001, 9002, 9003}, milliseconds(5000)));
   EXPECT_TRUE(watcher.stats().connected);
   EXPECT_GE(watcher.stats().resyncs, 2);
 }
@@ -201,11 +189,7 @@ TEST_F(EtcdWatcherTest, AWatchThatGoesSilentIsFoundByTheCheckAndReplaced) {
   EtcdEndpointWatcher watcher(options, recorder_.Callback());
   ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
   Register(etcd_, 9002);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return recorder_.LastHasPorts({9001, 9002});
-      },
-      milliseconds(1000)))
+  ASSERT_TRUE(recorder_.WaitForPorts({9001, 9002}, milliseconds(1000)))
       << "the watch works through the relay";
 
   relay.StallOpenConnections();
@@ -213,11 +197,7 @@ TEST_F(EtcdWatcherTest, AWatchThatGoesSilentIsFoundByTheCheckAndReplaced) {
   const auto put_at = Clock::now();
   Register(etcd_, 9003);
   // check_interval quiet, a read, request_timeout (500 ms) for the watch to deliver, a resync.
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        return recorder_.LastHasPorts({9001, 9002, 9003});
-      },
-      milliseconds(3000)))
+  EXPECT_TRUE(recorder_.WaitForPorts({9001, 9002, 9003}, milliseconds(3000)))
       << "the change made while the watch was silent arrives";
   const auto seen_after = Clock::now() - put_at;
   const EtcdEndpointWatcher::Stats stats = watcher.stats();
@@ -230,11 +210,7 @@ TEST_F(EtcdWatcherTest, AWatchThatGoesSilentIsFoundByTheCheckAndReplaced) {
   // The new watch is a live one: the next change comes as an event, without another check.
   const std::int64_t checks_before = watcher.stats().watch_checks;
   Register(etcd_, 9004);
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        return recorder_.LastHasPorts({9001, 9002, 9003, 9004});
-      },
-      milliseconds(250)));
+  EXPECT_TRUE(recorder_.WaitForPorts({9001, 9002, 9003, 9004}, milliseconds(250)));
   EXPECT_EQ(watcher.stats().watch_checks, checks_before);
   std::cout << "[ FIGURE   ] a put behind a silent watch reached on_change after "
             << std::chrono::duration_cast<milliseconds>(seen_after).count()
@@ -251,7 +227,7 @@ TEST_F(EtcdWatcherTest, WithoutTheCheckASilentWatchKeepsTheOldSet) {
   ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
   relay.StallOpenConnections();
   Register(etcd_, 9002);
-  EXPECT_FALSE(WaitFor([&] { return recorder_.LastHasPorts({9001, 9002}); }, milliseconds(1500)));
+  EXPECT_FALSE(recorder_.WaitForPorts({9001, 9002}, milliseconds(1500)));
   EXPECT_TRUE(recorder_.LastHasPorts({9001}));
   EXPECT_EQ(watcher.stats().watch_checks, 0);
   EXPECT_TRUE(watcher.stats().connected) << "nothing tells the watcher otherwise";
@@ -276,8 +252,7 @@ TEST_F(EtcdWatcherTest, QuietHealthyWatchIsCheckedWithoutResyncs) {
     Register(etcd_, port);
     std::vector<int> ports;
     for (int p = 9001; p <= port; ++p) ports.push_back(p);
-    EXPECT_TRUE(WaitFor([&] { return recorder_.LastHasPorts(ports); }, milliseconds(1000)))
-        << "port " << port;
+    EXPECT_TRUE(recorder_.WaitForPorts(ports, milliseconds(1000))) << "port " << port;
   }
   const EtcdEndpointWatcher::Stats stats = watcher.stats();
   EXPECT_EQ(stats.stale_watches, 0);
@@ -285,6 +260,20 @@ TEST_F(EtcdWatcherTest, QuietHealthyWatchIsCheckedWithoutResyncs) {
   EXPECT_EQ(stats.watch_breaks, 0);
   std::cout << "[ FIGURE   ] check_interval 1 ms: " << stats.watch_checks << " checks, "
             << stats.stale_watches << " of them stale, over the test" << std::endl;
+}
+
+// The longest check_interval allowed (1 h) is taken as it is: the watch follows changes, and no
+// check comes within the test.
+TEST_F(EtcdWatcherTest, AnHourLongCheckIntervalIsAcceptedAndFollowsChanges) {
+  Register(etcd_, 9001);
+  EtcdEndpointWatcher::Options options = WatchOptions(etcd_.url());
+  options.check_interval = std::chrono::hours(1);
+  EtcdEndpointWatcher watcher(options, recorder_.Callback());
+  ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
+  Register(etcd_, 9002);
+  EXPECT_TRUE(recorder_.WaitForPorts({9001, 9002}, milliseconds(1000)));
+  EXPECT_EQ(watcher.stats().watch_checks, 0);
+  EXPECT_EQ(watcher.stats().resyncs, 1);
 }
 
 // etcd stalls altogether (every connection through the relay, new ones too): the check's read
@@ -307,7 +296,7 @@ TEST_F(EtcdWatcherTest, AStalledEtcdBreaksTheWatchAtTheCheckAndTheLastSetStays) 
   EXPECT_EQ(watcher.Endpoints().size(), 1u);
 
   relay.Resume();
-  EXPECT_TRUE(WaitFor([&] { return recorder_.LastHasPorts({9001, 9002}); }, milliseconds(5000)));
+  EXPECT_TRUE(recorder_.WaitForPorts({9001, 9002}, milliseconds(5000)));
   EXPECT_TRUE(WaitFor([&] { return watcher.stats().connected; }, milliseconds(5000)));
 }
 

@@ -71,12 +71,14 @@ void Relay::Pump(Link& link, bool server_to_client) {
   const int to = server_to_client ? link.client : link.server;
   char chunk[16384];
   while (!stop_.load()) {
-    // A stalled link leaves the bytes in the kernel, unread, and the sockets open. Looked at
-    // after the poll too, so that bytes sent once a stall began never pass.
-    if (link.stalled.load() || !ReadableSoon(from) || link.stalled.load()) {
-      if (link.stalled.load()) std::this_thread::sleep_for(std::chrono::milliseconds(kPollSliceMs));
+    // A stalled link leaves the bytes in the kernel, unread, and the sockets open.
+    if (link.stalled.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(kPollSliceMs));
       continue;
     }
+    if (!ReadableSoon(from)) continue;
+    // Looked at again after the poll, so that bytes sent once a stall began never pass.
+    if (link.stalled.load()) continue;
     const ssize_t got = recv(from, chunk, sizeof(chunk), 0);
     if (got <= 0) break;
     const long long lag_ms = server_to_client ? lag_ms_.load() : 0;

@@ -1,8 +1,6 @@
 // Relay in front of an echo server written here: bytes pass both ways, a lag holds the answers
 // back, a stall silences connections without closing them (the ones open then, or all), and
 // Resume lets the held bytes through. Every wait is bounded by a few hundred milliseconds.
-#include "support/relay.h"
-
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "support/loopback_socket.h"
+#include "support/relay.h"
 
 namespace thriftpool::testing_support {
 namespace {
@@ -92,53 +91,51 @@ class Client {
 
 constexpr milliseconds kPrompt(2000);  // an answer that should come at once comes within this
 
-TEST(RelayTest, PassesBytesBothWays) {
-  EchoServer server;
-  Relay relay(server.port());
-  Client client(relay.port());
+class RelayTest : public ::testing::Test {
+ protected:
+  EchoServer server_;
+  Relay relay_{server_.port()};
+};
+
+TEST_F(RelayTest, PassesBytesBothWays) {
+  Client client(relay_.port());
   client.Send("hello");
   EXPECT_EQ(client.Receive(5, kPrompt), "hello");
-  EXPECT_EQ(relay.connections(), 1);
+  EXPECT_EQ(relay_.connections(), 1);
 }
 
-TEST(RelayTest, ALagHoldsTheServersAnswersBack) {
-  EchoServer server;
-  Relay relay(server.port());
-  relay.SetLag(milliseconds(200));
-  Client client(relay.port());
+TEST_F(RelayTest, ALagHoldsTheServersAnswersBack) {
+  relay_.SetLag(milliseconds(200));
+  Client client(relay_.port());
   const auto start = Clock::now();
   client.Send("late");
   EXPECT_EQ(client.Receive(4, kPrompt), "late");
   EXPECT_GE(Clock::now() - start, milliseconds(200));
 }
 
-TEST(RelayTest, StallingOpenConnectionsSilencesThemOnlyUntilResume) {
-  EchoServer server;
-  Relay relay(server.port());
-  Client stalled(relay.port());
+TEST_F(RelayTest, StallingOpenConnectionsSilencesThemOnlyUntilResume) {
+  Client stalled(relay_.port());
   stalled.Send("a");
   ASSERT_EQ(stalled.Receive(1, kPrompt), "a");
 
-  relay.StallOpenConnections();
+  relay_.StallOpenConnections();
   stalled.Send("b");
   EXPECT_EQ(stalled.Receive(1, milliseconds(300)), "") << "no byte passes, no end either";
-  Client fresh(relay.port());
+  Client fresh(relay_.port());
   fresh.Send("c");
   EXPECT_EQ(fresh.Receive(1, kPrompt), "c") << "a connection made after the stall is relayed";
 
-  relay.Resume();
+  relay_.Resume();
   EXPECT_EQ(stalled.Receive(1, kPrompt), "b") << "the held bytes pass on";
 }
 
-TEST(RelayTest, StallingAllSilencesNewConnectionsTooUntilResume) {
-  EchoServer server;
-  Relay relay(server.port());
-  relay.StallAll();
-  Client client(relay.port());
+TEST_F(RelayTest, StallingAllSilencesNewConnectionsTooUntilResume) {
+  relay_.StallAll();
+  Client client(relay_.port());
   client.Send("x");
   EXPECT_EQ(client.Receive(1, milliseconds(300)), "");
-  EXPECT_EQ(relay.connections(), 1) << "accepted, as a hung server's kernel would";
-  relay.Resume();
+  EXPECT_EQ(relay_.connections(), 1) << "accepted, as a hung server's kernel would";
+  relay_.Resume();
   EXPECT_EQ(client.Receive(1, kPrompt), "x");
 }
 

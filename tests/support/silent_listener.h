@@ -21,7 +21,7 @@ class SilentListener {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
  private:
-  int fd_;
+  int fd_ = -1;
   int port_ = 0;
 };
 
