@@ -232,9 +232,9 @@ class EtcdEndpointWatcher::Impl {
   }
 
   // After the watch was quiet for check_interval: true if it is stale (or was canceled meanwhile).
-  // Reads the prefix; while a read shows a change the watch has not delivered, the watch has until
-  // request_timeout after the check began to deliver it (a change made during the read may still
-  // be on its way): each response is applied and the prefix read again. A failed read throws,
+  // Reads the prefix; if the read shows a change the watch has not delivered, the watch has until
+  // request_timeout after the check began to show it is alive (a change made during the read may
+  // still be on its way): a response then is applied, and the watch kept. A failed read throws,
   // breaking the watch.
   bool IsStale(EtcdWatch& watch) {
     const Clock::time_point give_up = Clock::now() + options_.etcd.request_timeout;
@@ -242,25 +242,23 @@ class EtcdEndpointWatcher::Impl {
       std::lock_guard<std::mutex> lock(mu_);
       ++state_.stats.watch_checks;
     }
-    for (;;) {
-      const internal::RangeResponse range = client_.Range(prefix_, &stop_);
-      if (keys_.Matches(range.kvs)) return false;
-      std::optional<WatchResponse> response;
-      try {
-        response = watch.Next(give_up);
-      } catch (const internal::DeadlinePassed&) {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          ++state_.stats.stale_watches;
-        }
-        LOG(WARNING) << "EtcdEndpointWatcher: " << prefix_ << ": the prefix changed (revision "
-                     << range.revision << ") and the watch, quiet for "
-                     << options_.check_interval.count() << " ms, did not deliver it within "
-                     << options_.etcd.request_timeout.count() << " ms; resyncing";
-        return true;
+    const internal::RangeResponse range = client_.Range(prefix_, &stop_);
+    if (keys_.Matches(range.kvs)) return false;
+    std::optional<WatchResponse> response;
+    try {
+      response = watch.Next(give_up);
+    } catch (const internal::DeadlinePassed&) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++state_.stats.stale_watches;
       }
-      if (!Apply(response)) return true;
+      LOG(WARNING) << "EtcdEndpointWatcher: " << prefix_ << ": the prefix changed (revision "
+                   << range.revision << ") and the watch, quiet for "
+                   << options_.check_interval.count() << " ms, did not deliver it within "
+                   << options_.etcd.request_timeout.count() << " ms; resyncing";
+      return true;
     }
+    return !Apply(response);
   }
 
   // Hands the set to on_change if it differs from the last one (always the first time).

@@ -35,11 +35,12 @@ namespace thriftpool::discovery {
 // keep-alive (about 10 s). A watch that stays open but delivers nothing (a middlebox that lost the
 // flow, an etcd that stalls; keep-alive sees nothing wrong) is found by the check: once the watch
 // has been quiet for check_interval, the watcher reads the prefix. If the read shows a change the
-// watch did not deliver, the watch gets request_timeout to deliver it (the prefix is read again
-// after each response); if it does not, the watcher resyncs from a fresh read and a new watch. A
-// read that fails there breaks the watch like any failure (back-off, last set kept). So while
-// etcd answers reads, a change reaches on_change about check_interval + request_timeout after it
-// was made (plus the resync's two requests), whatever became of the watch.
+// watch did not deliver, the watch gets request_timeout to deliver something (a change made
+// during the read may still be on its way); if it stays silent, the watcher resyncs from a fresh
+// read and a new watch. A read that fails there breaks the watch like any failure (back-off,
+// last set kept). So while etcd answers reads, a change reaches on_change about check_interval +
+// request_timeout after it was made (plus the resync's two requests), whatever became of the
+// watch: the check's read and its wait for the watch end together request_timeout after it began.
 //
 // Thread-safety: the member functions may be called from any thread. on_change runs on the
 // watcher's one background thread, one call at a time, never with a lock of the watcher held; it
