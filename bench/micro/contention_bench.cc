@@ -16,10 +16,12 @@
 // thread without an object queues for a CPU instead of for the pool), the Put's p99, the p99 of
 // a cycle's wait + Put (all the time a request spends in the pool's calls: a pool can keep its
 // Gets short by making its Puts long, as the hand-written pool's notify_one does at 64 / 16 / 50,
-// docs/contention.md), fairness = the fewest cycles of any thread / the most cycles of any thread
-// (1 = every thread got its share), and the process's CPU time per cycle (less sensitive than
-// throughput to other load on the machine). The round with the highest throughput of each variant
-// is reported (best of --rounds), as in issue 13.
+// docs/contention.md), the means of the wait, of the time an object is held and of the Put (they
+// add up to the mean loop, threads / throughput, but for bookkeeping and time spent waiting for a
+// CPU between the calls), fairness = the fewest cycles of any thread / the most cycles of any
+// thread (1 = every thread got its share), and the process's CPU time per cycle (less sensitive
+// than throughput to other load on the machine). The round with the highest throughput of each
+// variant is reported (best of --rounds), as in issue 13.
 //
 // Targets (issue 13), each ChannelPool variant against the hand-written pool of the same run:
 //   moderate  (threads <= 4 x max_cap): throughput >= 0.95x, wait p99 <= its p99 + 0.2 ms,
@@ -97,6 +99,13 @@ struct RunResult {
   double loop_p99_ms = 0;
   double put_p99_ms = 0;
   double in_pool_p99_ms = 0;  // a cycle's wait + Put
+  // Means, in us, of the wait, of the time an object is held between Get and Put, and of the Put.
+  // At most max_cap objects are held at once, so throughput <= max_cap / held (Little's law), and
+  // a loop, threads / throughput on average, lasts at least threads / max_cap x held: whatever of
+  // that is not held, nor spent in Put, is waited in Get or for a CPU between the calls.
+  double wait_mean_us = 0;
+  double held_mean_us = 0;
+  double put_mean_us = 0;
   double fairness = 0;
   double cpu_us_per_cycle = 0;  // the process's CPU time (user + system) per cycle
   std::uint64_t timeouts = 0;
@@ -141,9 +150,10 @@ Row ParseRow(const std::string& text) {
 class PoolUnderTest {
  public:
   virtual ~PoolUnderTest() = default;
-  // One Get, hold, Put cycle; false if the Get timed out. `*wait` is the Get's time, `*put` the
-  // Put's.
-  virtual bool Cycle(const timespec& hold, nanoseconds* wait, nanoseconds* put) = 0;
+  // One Get, hold, Put cycle; false if the Get timed out. `*wait` is the Get's time, `*held` the
+  // time from its return to the Put's start, `*put` the Put's.
+  virtual bool Cycle(const timespec& hold, nanoseconds* wait, nanoseconds* held,
+                     nanoseconds* put) = 0;
 };
 
 void Hold(const timespec& hold) {
@@ -171,11 +181,14 @@ class ChannelPoolUnderTest final : public PoolUnderTest {
   ChannelPoolUnderTest(std::size_t max_cap, bool locked)
       : pool_(
             Options(max_cap, locked), [] { return std::make_unique<Obj>(); }, [](Obj&) {}) {}
-  bool Cycle(const timespec& hold, nanoseconds* wait, nanoseconds* put) override {
+  bool Cycle(const timespec& hold, nanoseconds* wait, nanoseconds* held,
+             nanoseconds* put) override {
     try {
       Lease<Obj> lease = Timed([&] { return pool_.Get(kWaitTimeout); }, wait);
-      Hold(hold);
-      ++lease->value;
+      *held = TimeOf([&] {
+        Hold(hold);
+        ++lease->value;
+      });
       *put = TimeOf([&] { pool_.Put(std::move(lease)); });
       return true;
     } catch (const PoolTimeoutError&) {
@@ -199,15 +212,18 @@ class ObjectPoolUnderTest final : public PoolUnderTest {
  public:
   template <class... Args>
   explicit ObjectPoolUnderTest(Args&&... args) : pool_(std::forward<Args>(args)...) {}
-  bool Cycle(const timespec& hold, nanoseconds* wait, nanoseconds* put) override {
+  bool Cycle(const timespec& hold, nanoseconds* wait, nanoseconds* held,
+             nanoseconds* put) override {
     std::unique_ptr<Obj> object;
     try {
       object = Timed([&] { return pool_.Get(kWaitTimeout); }, wait);
     } catch (const std::runtime_error&) {
       return false;
     }
-    Hold(hold);
-    ++object->value;
+    *held = TimeOf([&] {
+      Hold(hold);
+      ++object->value;
+    });
     *put = TimeOf([&] { pool_.Put(std::move(object)); });
     return true;
   }
@@ -255,6 +271,7 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
   std::vector<std::vector<std::int64_t>> waits(row.threads);
   std::vector<std::vector<std::int64_t>> loops(row.threads);
   std::vector<std::vector<std::int64_t>> puts(row.threads);
+  std::vector<std::int64_t> held_ns(row.threads, 0);  // each thread's sum
   std::vector<std::uint64_t> cycles(row.threads, 0);
   std::atomic<std::uint64_t> timeouts{0};
   std::vector<std::thread> threads;
@@ -274,13 +291,15 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
         if (n > 0) my_loops.push_back((began - last_start).count());
         last_start = began;
         nanoseconds wait{0};
+        nanoseconds held{0};
         nanoseconds put{0};
-        if (!pool->Cycle(hold, &wait, &put)) {
+        if (!pool->Cycle(hold, &wait, &held, &put)) {
           ++timeouts;
           continue;
         }
         mine.push_back(wait.count());
         my_puts.push_back(put.count());
+        held_ns[t] += held.count();
         ++cycles[t];
       }
     });
@@ -316,6 +335,13 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
   result.loop_p99_ms = Percentile(all_loops, 0.99);
   result.put_p99_ms = Percentile(all_puts, 0.99);
   result.in_pool_p99_ms = Percentile(all_in_pool, 0.99);
+  const auto mean_us = [total](const std::vector<std::int64_t>& values) {
+    const double sum = std::accumulate(values.begin(), values.end(), 0.0);
+    return total == 0 ? 0 : sum / 1e3 / static_cast<double>(total);
+  };
+  result.wait_mean_us = mean_us(all);
+  result.held_mean_us = mean_us(held_ns);
+  result.put_mean_us = mean_us(all_puts);
   result.fairness = *most == 0 ? 0 : static_cast<double>(*fewest) / static_cast<double>(*most);
   result.timeouts = timeouts.load();
   result.cpu_us_per_cycle = total == 0 ? 0 : cpu * 1e6 / static_cast<double>(total);
@@ -380,6 +406,9 @@ void AppendJson(const Row& row, int round, const RunResult& r) {
                                {"loop_p99_ms", r.loop_p99_ms},
                                {"put_p99_ms", r.put_p99_ms},
                                {"in_pool_p99_ms", r.in_pool_p99_ms},
+                               {"wait_mean_us", r.wait_mean_us},
+                               {"held_mean_us", r.held_mean_us},
+                               {"put_mean_us", r.put_mean_us},
                                {"fairness", r.fairness},
                                {"timeouts", r.timeouts},
                                {"cpu_us_per_cycle", r.cpu_us_per_cycle}};
@@ -420,9 +449,10 @@ int Main() {
   const std::vector<std::string> variants = Split(FLAGS_variants, ',');
   for (const std::string& variant : variants) MakePool(variant, 1);  // validates the names
 
-  std::printf("%-11s %-11s %9s %7s %7s %7s %8s %8s %7s %7s %8s %6s %8s  %s\n", "row", "variant",
-              "cycles/s", "p50 ms", "p99 ms", "max ms", "loop p50", "loop p99", "put p99",
-              "get+put", "fairness", "cpu us", "timeouts", "target vs handwritten");
+  std::printf("%-11s %-11s %9s %7s %7s %7s %8s %8s %7s %7s %7s %7s %7s %8s %6s %8s  %s\n", "row",
+              "variant", "cycles/s", "p50 ms", "p99 ms", "max ms", "loop p50", "loop p99",
+              "put p99", "get+put", "wait us", "held us", "put us", "fairness", "cpu us",
+              "timeouts", "target vs handwritten");
   for (const Row& row : rows) {
     std::vector<RunResult> best(variants.size());
     for (int round = 0; round < FLAGS_rounds; ++round) {
@@ -444,10 +474,13 @@ int Main() {
         target = ratio + TargetOf(row).Check(r, base);
       }
       std::printf(
-          "%-11s %-11s %9.0f %7.3f %7.3f %7.2f %8.3f %8.3f %7.3f %7.3f %8.2f %6.1f %8llu  %s\n",
+          "%-11s %-11s %9.0f %7.3f %7.3f %7.2f %8.3f %8.3f %7.3f %7.3f %7.1f %7.1f %7.1f %8.2f "
+          "%6.1f "
+          "%8llu  %s\n",
           row.Name().c_str(), variants[v].c_str(), r.cycles_per_s, r.wait_p50_ms, r.wait_p99_ms,
-          r.wait_max_ms, r.loop_p50_ms, r.loop_p99_ms, r.put_p99_ms, r.in_pool_p99_ms, r.fairness,
-          r.cpu_us_per_cycle, static_cast<unsigned long long>(r.timeouts), target.c_str());
+          r.wait_max_ms, r.loop_p50_ms, r.loop_p99_ms, r.put_p99_ms, r.in_pool_p99_ms,
+          r.wait_mean_us, r.held_mean_us, r.put_mean_us, r.fairness, r.cpu_us_per_cycle,
+          static_cast<unsigned long long>(r.timeouts), target.c_str());
     }
     std::fflush(stdout);
   }

@@ -1,6 +1,6 @@
 // bench/micro/contention_bench, run briefly: every variant's line, the --json and --dat records
-// hold what they say (a cycle's wait + Put is never shorter than its wait or its Put alone), and
-// bad flags exit 2 naming the flag.
+// hold what they say (a cycle's wait + Put is never shorter than its wait or its Put alone; the
+// means of wait, hold and Put fit in the mean loop), and bad flags exit 2 naming the flag.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -63,6 +63,16 @@ TEST(ContentionBenchTest, ReportsEveryVariantAndWritesConsistentRecords) {
     EXPECT_GE(r.at("in_pool_p99_ms").get<double>(), r.at("put_p99_ms").get<double>());
     EXPECT_GE(r.at("wait_max_ms").get<double>(), r.at("wait_p99_ms").get<double>());
     EXPECT_GE(r.at("loop_p99_ms").get<double>(), r.at("loop_p50_ms").get<double>());
+    // Every completed cycle's wait, hold and Put lie within the run, for each thread: their
+    // means add up to at most the mean loop, threads / throughput. The hold includes the sleep.
+    const double wait_us = r.at("wait_mean_us").get<double>();
+    const double held_us = r.at("held_mean_us").get<double>();
+    const double put_us = r.at("put_mean_us").get<double>();
+    EXPECT_GE(wait_us, 0);
+    EXPECT_GE(put_us, 0);
+    EXPECT_GE(held_us, r.at("hold_us").get<double>());
+    EXPECT_LE(wait_us + held_us + put_us,
+              r.at("threads").get<double>() * 1e6 / r.at("cycles_per_s").get<double>());
     const double fairness = r.at("fairness").get<double>();
     EXPECT_GT(fairness, 0);
     EXPECT_LE(fairness, 1);
