@@ -69,9 +69,13 @@ class Recorder {
   std::vector<std::vector<Endpoint>> sets_;
 };
 
-EtcdEndpointWatcher::Options WatchOptions(const std::string& url) {
+// The options every test here uses; check_interval as given, or the default.
+EtcdEndpointWatcher::Options WatchOptions(
+    const std::string& url,
+    milliseconds check_interval = EtcdEndpointWatcher::Options{}.check_interval) {
   EtcdEndpointWatcher::Options options;
   options.etcd.url = url;
+  options.check_interval = check_interval;
   options.etcd.request_timeout = milliseconds(500);
   options.service = kService;
   options.max_backoff = milliseconds(300);
@@ -184,9 +188,8 @@ TEST_F(EtcdWatcherTest, AnEmptyPrefixGivesAnEmptySetAndAThrowingCallbackIsSurviv
 TEST_F(EtcdWatcherTest, AWatchThatGoesSilentIsFoundByTheCheckAndReplaced) {
   testing_support::Relay relay(etcd_.client_port());
   Register(etcd_, 9001);
-  EtcdEndpointWatcher::Options options = WatchOptions(RelayUrl(relay));
-  options.check_interval = milliseconds(300);
-  EtcdEndpointWatcher watcher(options, recorder_.Callback());
+  EtcdEndpointWatcher watcher(WatchOptions(RelayUrl(relay), milliseconds(300)),
+                              recorder_.Callback());
   ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
   Register(etcd_, 9002);
   ASSERT_TRUE(recorder_.WaitForPorts({9001, 9002}, milliseconds(1000)))
@@ -221,9 +224,7 @@ TEST_F(EtcdWatcherTest, AWatchThatGoesSilentIsFoundByTheCheckAndReplaced) {
 TEST_F(EtcdWatcherTest, WithoutTheCheckASilentWatchKeepsTheOldSet) {
   testing_support::Relay relay(etcd_.client_port());
   Register(etcd_, 9001);
-  EtcdEndpointWatcher::Options options = WatchOptions(RelayUrl(relay));
-  options.check_interval = milliseconds(0);
-  EtcdEndpointWatcher watcher(options, recorder_.Callback());
+  EtcdEndpointWatcher watcher(WatchOptions(RelayUrl(relay), milliseconds(0)), recorder_.Callback());
   ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
   relay.StallOpenConnections();
   Register(etcd_, 9002);
@@ -239,9 +240,7 @@ TEST_F(EtcdWatcherTest, WithoutTheCheckASilentWatchKeepsTheOldSet) {
 // counts as stale.
 TEST_F(EtcdWatcherTest, QuietHealthyWatchIsCheckedWithoutResyncs) {
   Register(etcd_, 9001);
-  EtcdEndpointWatcher::Options options = WatchOptions(etcd_.url());
-  options.check_interval = milliseconds(1);
-  EtcdEndpointWatcher watcher(options, recorder_.Callback());
+  EtcdEndpointWatcher watcher(WatchOptions(etcd_.url(), milliseconds(1)), recorder_.Callback());
   ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
   EXPECT_TRUE(WaitFor([&] { return watcher.stats().watch_checks >= 20; }, milliseconds(5000)));
   const EtcdEndpointWatcher::Stats quiet = watcher.stats();
@@ -266,9 +265,8 @@ TEST_F(EtcdWatcherTest, QuietHealthyWatchIsCheckedWithoutResyncs) {
 // check comes within the test.
 TEST_F(EtcdWatcherTest, AnHourLongCheckIntervalIsAcceptedAndFollowsChanges) {
   Register(etcd_, 9001);
-  EtcdEndpointWatcher::Options options = WatchOptions(etcd_.url());
-  options.check_interval = std::chrono::hours(1);
-  EtcdEndpointWatcher watcher(options, recorder_.Callback());
+  EtcdEndpointWatcher watcher(WatchOptions(etcd_.url(), std::chrono::hours(1)),
+                              recorder_.Callback());
   ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
   Register(etcd_, 9002);
   EXPECT_TRUE(recorder_.WaitForPorts({9001, 9002}, milliseconds(1000)));
@@ -282,9 +280,8 @@ TEST_F(EtcdWatcherTest, AnHourLongCheckIntervalIsAcceptedAndFollowsChanges) {
 TEST_F(EtcdWatcherTest, AStalledEtcdBreaksTheWatchAtTheCheckAndTheLastSetStays) {
   testing_support::Relay relay(etcd_.client_port());
   Register(etcd_, 9001);
-  EtcdEndpointWatcher::Options options = WatchOptions(RelayUrl(relay));
-  options.check_interval = milliseconds(200);
-  EtcdEndpointWatcher watcher(options, recorder_.Callback());
+  EtcdEndpointWatcher watcher(WatchOptions(RelayUrl(relay), milliseconds(200)),
+                              recorder_.Callback());
   ASSERT_TRUE(watcher.WaitForFirstSet(milliseconds(5000)));
   const std::size_t sets_before = recorder_.count();
 
