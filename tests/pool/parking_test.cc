@@ -5,12 +5,17 @@
 #include <gtest/gtest.h>
 #include <thriftpool/channel_pool.h>
 
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "pool_test_util.h"
+#include "thread_number.h"
 
 namespace thriftpool {
 namespace pooltest {
@@ -20,6 +25,50 @@ class ParkingTest : public PoolTest {};
 
 // Runs `body` in a new thread that has ended when this returns (its parked object stays parked).
 void InAnotherThread(const std::function<void()>& body) { std::thread(body).join(); }
+
+// A thread that lives from one step of a test to the next, so that its thread number does too.
+class Worker {
+ public:
+  Worker() : thread_([this] { Serve(); }) {}
+  ~Worker() {
+    Post(std::packaged_task<void()>());  // an empty task ends Serve
+    thread_.join();
+  }
+  // Runs `step` on this worker's thread; returns once it has run.
+  void Run(std::function<void()> step) {
+    std::packaged_task<void()> task(std::move(step));
+    std::future<void> done = task.get_future();
+    Post(std::move(task));
+    done.get();
+  }
+
+ private:
+  void Post(std::packaged_task<void()> task) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      tasks_.push_back(std::move(task));
+    }
+    ready_.notify_one();
+  }
+  void Serve() {
+    for (;;) {
+      std::packaged_task<void()> task;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        ready_.wait(lock, [this] { return !tasks_.empty(); });
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      if (!task.valid()) return;
+      task();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<std::packaged_task<void()>> tasks_;  // guarded by mu_
+  std::thread thread_;                            // last: Serve uses the members above
+};
 
 TEST_F(ParkingTest, APutObjectCountsAsIdleAndComesBackToItsThread) {
   FakePool& pool = MakePool(Caps(4, 4));
@@ -57,6 +106,55 @@ TEST_F(ParkingTest, AtMaxCapAGetTakesObjectsParkedByOtherThreads) {
   EXPECT_NE(a->id(), b->id());
   EXPECT_EQ(registry_->created(), 2);
   EXPECT_THROW(pool.Get(Ms(0)), PoolTimeoutError);
+}
+
+// Spots belong to thread numbers, not to objects: two threads whose numbers are equal modulo
+// max_cap (which shared a spot when a pool had one per object) each get back the object they
+// returned, with the other's parked at the same time.
+TEST_F(ParkingTest, ThreadsWhoseNumbersAreEqualModuloMaxCapKeepTheirOwnObjects) {
+  constexpr std::size_t kMaxCap = 2;
+  // Of any three live threads, two have numbers equal modulo 2.
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::size_t> numbers;
+  for (int i = 0; i < 3; ++i) {
+    workers.push_back(std::make_unique<Worker>());
+    std::size_t number = 0;
+    workers.back()->Run([&number] { number = internal::ThisThreadNumber(); });
+    numbers.push_back(number);
+  }
+  std::size_t first = 0;
+  std::size_t second = 1;
+  if (numbers[0] % kMaxCap != numbers[1] % kMaxCap) {
+    second = 2;
+    if (numbers[0] % kMaxCap != numbers[2] % kMaxCap) first = 1;
+  }
+  ASSERT_EQ(numbers[first] % kMaxCap, numbers[second] % kMaxCap);
+  const std::size_t apart = numbers[first] > numbers[second] ? numbers[first] - numbers[second]
+                                                             : numbers[second] - numbers[first];
+  ASSERT_LT(apart, 64u) << "a test process's live threads hold small, dense numbers";
+  Worker& a = *workers[first];
+  Worker& b = *workers[second];
+
+  FakePool& pool = MakePool(Caps(kMaxCap, kMaxCap));
+  FakeLease lease_a;
+  FakeLease lease_b;
+  a.Run([&] { lease_a = pool.Get(Ms(0)); });
+  b.Run([&] { lease_b = pool.Get(Ms(0)); });
+  FakeConn* const object_a = lease_a.get();
+  FakeConn* const object_b = lease_b.get();
+  ASSERT_NE(object_a, object_b);
+  for (int round = 0; round < 3; ++round) {
+    a.Run([&] { lease_a = FakeLease(); });
+    b.Run([&] { lease_b = FakeLease(); });
+    ASSERT_EQ(pool.Stats().idle, 2u);
+    b.Run([&] { lease_b = pool.Get(Ms(0)); });
+    a.Run([&] { lease_a = pool.Get(Ms(0)); });
+    EXPECT_EQ(lease_a.get(), object_a) << "round " << round;
+    EXPECT_EQ(lease_b.get(), object_b) << "round " << round;
+  }
+  a.Run([&] { lease_a = FakeLease(); });
+  b.Run([&] { lease_b = FakeLease(); });
+  EXPECT_EQ(registry_->created(), 2);
 }
 
 TEST_F(ParkingTest, GetFreshReplacesAParkedObjectAtMaxCap) {

@@ -141,7 +141,7 @@ class PoolCore {
   // `started` (see AcquireSlow) is set when a pinger runs; `*coarse_now` when it reads the clock.
   Slot* TryParked(Clock::time_point* started, Clock::time_point* coarse_now);
   bool TryPark(Slot* slot, Clock::time_point now);
-  // The spot of the thread with this ThisThreadNumber() (threads beyond the spots share them).
+  // The spot of the thread with this ThisThreadNumber() (threads whose numbers collide share it).
   ParkingSpot& SpotOf(std::size_t thread_number) const;
   // Moves parked slots to the idle stack; returns how many. With `complete`, also waits for
   // returners that are deciding whether to park, so that no slot is parked after it returns
@@ -244,8 +244,7 @@ class PoolCore {
   // idle ones the lock does not count) and min_idle == 0 (a take-out of a parked slot cannot ask
   // for a refill).
   const bool parking_;
-  const std::size_t spot_mask_;                 // spots_ has spot_mask_ + 1 entries (a power of 2)
-  const std::unique_ptr<ParkingSpot[]> spots_;  // lock-free; empty unless parking_
+  const std::unique_ptr<ParkingSpot[]> spots_;  // lock-free; kSpots of them, none unless parking_
   const std::unique_ptr<Metrics> metrics_;      // lock-free; null unless metrics_name is set
   const Clock::duration leak_threshold_;        // 0: leak detection off
   // Whether a lent slot is stamped with the time it was lent (metrics or leak detection on).
