@@ -29,10 +29,16 @@
 //   saturated (threads >= 16 x max_cap): wait p99 <= 0.5x its p99, throughput >= 0.75x,
 //             fairness >= 0.5.
 // --json FILE appends one JSON object per run (every round), for plots.
+// --cpu_hogs N runs N CPU-bound processes beside the benchmark, as other work on a shared machine
+// would: on 2 vCPUs, 2 of them show how each pool copes when a CPU is not there for the asking
+// (docs/contention.md, "On a busy machine").
 #include <gflags/gflags.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <thriftpool/channel_pool.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -62,6 +68,9 @@ DEFINE_double(seconds, 1.0, "load per run, in seconds (0.05..60)");
 DEFINE_int32(rounds, 3, "interleaved rounds per row; the best of them is reported (1..20)");
 DEFINE_string(variants, "parked,locked,handwritten", "comma-separated variants to run");
 DEFINE_string(json, "", "if set, append one JSON object per run to this file");
+DEFINE_int32(cpu_hogs, 0,
+             "CPU-bound processes to run beside the benchmark, at the same priority, as other "
+             "work on a shared machine would (0..64)");
 DEFINE_string(dat, "",
               "if set, write the best rounds as columns for bench/micro/contention_plot.gp (needs "
               "all three variants)");
@@ -109,6 +118,49 @@ struct RunResult {
   double fairness = 0;
   double cpu_us_per_cycle = 0;  // the process's CPU time (user + system) per cycle
   std::uint64_t timeouts = 0;
+};
+
+// Child processes that spin while they exist, so that the pools run on a machine busy with other
+// work. Each stops by itself once `limit` has passed or this process has died, whichever is first;
+// the destructor kills and reaps them. Their CPU time is not this process's.
+class CpuHogs {
+ public:
+  // Forks `count` hogs; call it before this process starts threads.
+  CpuHogs(int count, std::chrono::seconds limit) {
+    const pid_t parent = getpid();
+    const Clock::time_point deadline = Clock::now() + limit;
+    for (int i = 0; i < count; ++i) {
+      const pid_t pid = fork();
+      if (pid < 0) {
+        KillAll();
+        throw std::runtime_error("--cpu_hogs: fork failed");
+      }
+      if (pid == 0) Spin(parent, deadline);
+      pids_.push_back(pid);
+    }
+  }
+  CpuHogs(const CpuHogs&) = delete;
+  CpuHogs& operator=(const CpuHogs&) = delete;
+  ~CpuHogs() { KillAll(); }
+  const std::vector<pid_t>& pids() const { return pids_; }
+
+ private:
+  void KillAll() {
+    for (const pid_t pid : pids_) kill(pid, SIGKILL);
+    for (const pid_t pid : pids_) waitpid(pid, nullptr, 0);
+    pids_.clear();
+  }
+  [[noreturn]] static void Spin(pid_t parent, Clock::time_point deadline) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(0);  // the parent died before the line above
+    volatile std::uint64_t work = 0;
+    for (;;) {
+      for (int i = 0; i < (1 << 20); ++i) work = work + 1;
+      if (Clock::now() >= deadline) _exit(0);
+    }
+  }
+
+  std::vector<pid_t> pids_;
 };
 
 // User + system CPU time of the whole process so far.
@@ -410,6 +462,7 @@ void AppendJson(const Row& row, int round, const RunResult& r) {
                                {"held_mean_us", r.held_mean_us},
                                {"put_mean_us", r.put_mean_us},
                                {"fairness", r.fairness},
+                               {"cpu_hogs", FLAGS_cpu_hogs},
                                {"timeouts", r.timeouts},
                                {"cpu_us_per_cycle", r.cpu_us_per_cycle}};
   std::ofstream(FLAGS_json, std::ios::app) << line.dump() << "\n";
@@ -448,6 +501,18 @@ int Main() {
   for (const std::string& text : Split(FLAGS_rows, ',')) rows.push_back(ParseRow(text));
   const std::vector<std::string> variants = Split(FLAGS_variants, ',');
   for (const std::string& variant : variants) MakePool(variant, 1);  // validates the names
+  if (FLAGS_cpu_hogs < 0 || FLAGS_cpu_hogs > 64) {
+    throw std::invalid_argument("--cpu_hogs must be within 0..64");
+  }
+  // Long enough for every run, with a margin for the sorting between them.
+  const auto runs = static_cast<double>(rows.size() * variants.size() * FLAGS_rounds);
+  const std::chrono::seconds hogs_limit(static_cast<long>(runs * (FLAGS_seconds + 1)) + 60);
+  const CpuHogs hogs(FLAGS_cpu_hogs, hogs_limit);
+  if (!hogs.pids().empty()) {
+    std::fprintf(stderr, "contention_bench: %zu CPU hogs running, pids", hogs.pids().size());
+    for (const pid_t pid : hogs.pids()) std::fprintf(stderr, " %d", static_cast<int>(pid));
+    std::fprintf(stderr, "\n");
+  }
 
   std::printf("%-11s %-11s %9s %7s %7s %7s %8s %8s %7s %7s %7s %7s %7s %8s %6s %8s  %s\n", "row",
               "variant", "cycles/s", "p50 ms", "p99 ms", "max ms", "loop p50", "loop p99",
@@ -494,12 +559,16 @@ int Main() {
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "contention_bench [--rows=T/C/H,...] [--seconds=S] [--rounds=N] [--variants=...] "
-      "[--json=FILE]\nMany threads on few objects: ChannelPool against a hand-written pool.");
+      "[--cpu_hogs=N] [--json=FILE]\nMany threads on few objects: ChannelPool against a "
+      "hand-written pool.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   try {
     return thriftpool::bench::Main();
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "contention_bench: %s\n", e.what());
     return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "contention_bench: %s\n", e.what());
+    return 1;
   }
 }

@@ -1,8 +1,12 @@
 // bench/micro/contention_bench, run briefly: every variant's line, the --json and --dat records
 // hold what they say (a cycle's wait + Put is never shorter than its wait or its Put alone; the
-// means of wait, hold and Put fit in the mean loop), and bad flags exit 2 naming the flag.
+// means of wait, hold and Put fit in the mean loop), --cpu_hogs' processes burn CPU and end with
+// the run, and bad flags exit 2 naming the flag.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -96,6 +100,53 @@ TEST(ContentionBenchTest, ReportsEveryVariantAndWritesConsistentRecords) {
   }
 }
 
+double ChildrenCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_CHILDREN, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// The hogs are the benchmark's children, reaped by it, so their CPU time reaches this process's
+// RUSAGE_CHILDREN with the benchmark's own when RunProcess reaps the benchmark.
+TEST(ContentionBenchTest, CpuHogsBurnCpuBesideTheRunAndEndWithIt) {
+  TempDir dir("contention_bench_test");
+  const std::string json = (dir.path() / "runs.json").string();
+  const double cpu_before = ChildrenCpuSeconds();
+  // Threads that sleep 2 ms per cycle use little CPU themselves: nearly all is the hogs'.
+  const ProcessResult run = RunBench(
+      {"--rows=2/1/2000", "--seconds=0.3", "--rounds=1", "--cpu_hogs=2", "--json=" + json});
+  const double cpu_used = ChildrenCpuSeconds() - cpu_before;
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+
+  const std::string announced = "contention_bench: 2 CPU hogs running, pids";
+  const std::size_t at = run.err.find(announced);
+  ASSERT_NE(at, std::string::npos) << run.err;
+  std::istringstream pid_text(run.err.substr(at + announced.size()));
+  std::vector<pid_t> pids;
+  for (int pid; pids.size() < 2 && pid_text >> pid;) pids.push_back(pid);
+  ASSERT_EQ(pids.size(), 2u) << run.err;
+  for (const pid_t pid : pids) {
+    EXPECT_EQ(kill(pid, 0), -1) << "hog " << pid << " outlived the benchmark";
+    EXPECT_EQ(errno, ESRCH);
+  }
+
+  std::ifstream json_in(json);
+  double bench_cpu = 0;
+  int records = 0;
+  for (std::string line; std::getline(json_in, line); ++records) {
+    const nlohmann::json r = nlohmann::json::parse(line);
+    EXPECT_EQ(r.at("cpu_hogs").get<int>(), 2) << line;
+    bench_cpu +=
+        r.at("cpu_us_per_cycle").get<double>() * r.at("cycles_per_s").get<double>() * 0.3 / 1e6;
+  }
+  EXPECT_EQ(records, 3);
+  // Three runs of 0.3 s or more, through which two hogs spin: 0.9 s of their CPU time on one CPU
+  // alone, twice that on two.
+  EXPECT_GE(cpu_used - bench_cpu, 0.6)
+      << "children's CPU " << cpu_used << " s, the benchmark's " << bench_cpu << " s of it";
+}
+
 TEST(ContentionBenchTest, BadFlagsExit2NamingTheFlag) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--rows=4/2", "--rows"},
@@ -105,6 +156,8 @@ TEST(ContentionBenchTest, BadFlagsExit2NamingTheFlag) {
       {"--seconds=nan", "--seconds"},
       {"--rounds=0", "--rounds"},
       {"--variants=parked,fast", "--variants"},
+      {"--cpu_hogs=-1", "--cpu_hogs"},
+      {"--cpu_hogs=65", "--cpu_hogs"},
   };
   for (const auto& [flag, named] : cases) {
     SCOPED_TRACE(flag);
