@@ -100,6 +100,31 @@ TEST(ContentionBenchTest, ReportsEveryVariantAndWritesConsistentRecords) {
   }
 }
 
+// The two models that are not run by default (handshake_pool.h, bounded_barging_pool.h) serve
+// every Get: with 8 threads on 2 objects some Gets wait, past the bounded model's 1 ms hand-off
+// bound too, and none of them times out (the wait limit is 2 s).
+TEST(ContentionBenchTest, TheModelVariantsServeEveryGet) {
+  TempDir dir("contention_bench_test");
+  const std::string json = (dir.path() / "runs.json").string();
+  const ProcessResult run = RunBench({"--rows=8/2/200,3/1/0", "--seconds=0.2", "--rounds=1",
+                                      "--variants=handshake,bounded", "--json=" + json});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::ifstream json_in(json);
+  int records = 0;
+  for (std::string line; std::getline(json_in, line); ++records) {
+    const nlohmann::json r = nlohmann::json::parse(line);
+    SCOPED_TRACE(line);
+    EXPECT_GT(r.at("cycles_per_s").get<double>(), 0);
+    EXPECT_EQ(r.at("timeouts").get<int>(), 0);
+    EXPECT_GT(r.at("fairness").get<double>(), 0);
+    // In the bounded model, a Get that waited longer than 1 ms was served as a due waiter.
+    if (r.at("threads").get<int>() == 8) {
+      EXPECT_GT(r.at("wait_max_ms").get<double>(), 1.0);
+    }
+  }
+  EXPECT_EQ(records, 2 * 2);  // rows x variants
+}
+
 double ChildrenCpuSeconds() {
   rusage usage{};
   getrusage(RUSAGE_CHILDREN, &usage);
