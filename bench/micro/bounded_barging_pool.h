@@ -84,10 +84,10 @@ class BoundedBargingPool {
 
  private:
   // Not ChannelPool's 200 us: young waiters here mostly win at their first wake-up, and the
-  // bound only catches the unlucky. contention_bench, 2026-12-04 (--rounds=2, rows 16/4/20,
-  // 64/16/20, 64/16/50): with 100 us 0.64-0.81x the hand-written pool's throughput, with 200 us
-  // 0.83-0.99x, 400 us 0.95-1.0x but a wait p99 of 0.71 ms at 64 / 16 / 50, 1 ms 0.98-1.0x and
-  // every wait p99 within 0.03 ms of the hand-written pool's.
+  // bound only catches the unlucky. contention_bench, 2026-12-04, rows 16/4/20, 64/16/20,
+  // 64/16/50: with 100 us 0.64-0.81x the hand-written pool's throughput, with 200 us 0.83-0.99x,
+  // with 400 us >= 0.95x but a wait p99 of 0.71 ms at 64 / 16 / 50, with 1 ms 0.97-1.01x and
+  // every wait p99 at most 0.02 ms above the hand-written pool's (docs/contention.md).
   static constexpr std::chrono::milliseconds kHandOffAfter{1};
 
   // A due waiter. Owned by the pool and reused, never freed while it exists: a Put notifies it
