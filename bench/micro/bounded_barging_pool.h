@@ -24,6 +24,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "waiter_records.h"
+
 namespace thriftpool {
 namespace bench {
 
@@ -48,12 +50,11 @@ class BoundedBargingPool {
     const bool young_served = young_cv_.wait_until(lock, std::min(deadline, now + kHandOffAfter),
                                                    [&] { return !idle_.empty() && due_.empty(); });
     if (young_served) return PopIdleLocked();
-    if (!idle_.empty() && due_.empty()) return PopIdleLocked();
-    Waiter& me = TakeRecordLocked();
+    Waiter& me = records_.Take();
     due_.push_back(&me);
     me.cv.wait_until(lock, deadline, [&] { return me.handed != nullptr; });
     std::unique_ptr<T> object = std::move(me.handed);
-    free_records_.push_back(&me);
+    records_.Give(me);
     if (object == nullptr) {
       due_.erase(std::find(due_.begin(), due_.end(), &me));
       throw std::runtime_error("BoundedBargingPool: no object free within the wait");
@@ -103,19 +104,11 @@ class BoundedBargingPool {
     return object;
   }
 
-  Waiter& TakeRecordLocked() {
-    if (free_records_.empty()) return records_.emplace_back();
-    Waiter& record = *free_records_.back();
-    free_records_.pop_back();
-    return record;
-  }
-
   std::mutex mu_;
   std::condition_variable young_cv_;      // waiters younger than kHandOffAfter
   std::vector<std::unique_ptr<T>> idle_;  // guarded by mu_, most recently returned last
   std::deque<Waiter*> due_;               // guarded by mu_, oldest first
-  std::deque<Waiter> records_;            // guarded by mu_; grows only (addresses stay valid)
-  std::vector<Waiter*> free_records_;     // guarded by mu_: records_ not in use
+  WaiterRecords<Waiter> records_;         // guarded by mu_
 };
 
 }  // namespace bench

@@ -28,6 +28,8 @@
 #include <thread>
 #include <vector>
 
+#include "waiter_records.h"
+
 namespace thriftpool {
 namespace bench {
 
@@ -47,7 +49,7 @@ class HandshakePool {
     const auto deadline = std::chrono::steady_clock::now() + wait;
     std::unique_lock<std::mutex> lock(mu_);
     if (idle_.empty()) {
-      Waiter& me = TakeRecordLocked();
+      Waiter& me = records_.Take();
       while (idle_.empty()) {
         me.woken = false;
         queue_.push_back(&me);
@@ -55,11 +57,11 @@ class HandshakePool {
         me.running.store(true, std::memory_order_release);
         if (!woken) {
           queue_.erase(std::find(queue_.begin(), queue_.end(), &me));
-          free_records_.push_back(&me);
+          records_.Give(me);
           throw std::runtime_error("HandshakePool: no object free within the wait");
         }
       }
-      free_records_.push_back(&me);
+      records_.Give(me);
     }
     std::unique_ptr<T> object = std::move(idle_.back());
     idle_.pop_back();
@@ -99,18 +101,10 @@ class HandshakePool {
     std::atomic<bool> running{true};  // false from its notification until it runs again
   };
 
-  Waiter& TakeRecordLocked() {
-    if (free_records_.empty()) return records_.emplace_back();
-    Waiter& record = *free_records_.back();
-    free_records_.pop_back();
-    return record;
-  }
-
   std::mutex mu_;
   std::vector<std::unique_ptr<T>> idle_;  // guarded by mu_, most recently returned last
   std::deque<Waiter*> queue_;             // guarded by mu_, oldest first
-  std::deque<Waiter> records_;            // guarded by mu_; grows only (addresses stay valid)
-  std::vector<Waiter*> free_records_;     // guarded by mu_: records_ not in use
+  WaiterRecords<Waiter> records_;         // guarded by mu_
 };
 
 }  // namespace bench
