@@ -36,6 +36,14 @@ std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
+// The --json file's records, one a line.
+std::vector<nlohmann::json> JsonRecords(const std::string& path) {
+  std::vector<nlohmann::json> records;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) records.push_back(nlohmann::json::parse(line));
+  return records;
+}
+
 TEST(ContentionBenchTest, ReportsEveryVariantAndWritesConsistentRecords) {
   TempDir dir("contention_bench_test");
   const std::string json = (dir.path() / "runs.json").string();
@@ -57,11 +65,9 @@ TEST(ContentionBenchTest, ReportsEveryVariantAndWritesConsistentRecords) {
     EXPECT_EQ(judged, i % 3 != 0);
   }
 
-  std::ifstream json_in(json);
-  int records = 0;
-  for (std::string line; std::getline(json_in, line); ++records) {
-    const nlohmann::json r = nlohmann::json::parse(line);
-    SCOPED_TRACE(line);
+  const std::vector<nlohmann::json> records = JsonRecords(json);
+  for (const nlohmann::json& r : records) {
+    SCOPED_TRACE(r.dump());
     EXPECT_GT(r.at("cycles_per_s").get<double>(), 0);
     EXPECT_GE(r.at("in_pool_p99_ms").get<double>(), r.at("wait_p99_ms").get<double>());
     EXPECT_GE(r.at("in_pool_p99_ms").get<double>(), r.at("put_p99_ms").get<double>());
@@ -81,7 +87,7 @@ TEST(ContentionBenchTest, ReportsEveryVariantAndWritesConsistentRecords) {
     EXPECT_GT(fairness, 0);
     EXPECT_LE(fairness, 1);
   }
-  EXPECT_EQ(records, 2 * 2 * 3);  // rows x rounds x variants
+  EXPECT_EQ(records.size(), 2u * 2 * 3);  // rows x rounds x variants
 
   std::ifstream dat_in(dat);
   std::vector<std::string> dat_lines;
@@ -109,11 +115,9 @@ TEST(ContentionBenchTest, TheModelVariantsServeEveryGet) {
   const ProcessResult run = RunBench({"--rows=8/2/200,3/1/0", "--seconds=0.2", "--rounds=1",
                                       "--variants=handshake,bounded", "--json=" + json});
   ASSERT_EQ(run.exit_code, 0) << run.err;
-  std::ifstream json_in(json);
-  int records = 0;
-  for (std::string line; std::getline(json_in, line); ++records) {
-    const nlohmann::json r = nlohmann::json::parse(line);
-    SCOPED_TRACE(line);
+  const std::vector<nlohmann::json> records = JsonRecords(json);
+  for (const nlohmann::json& r : records) {
+    SCOPED_TRACE(r.dump());
     EXPECT_GT(r.at("cycles_per_s").get<double>(), 0);
     EXPECT_EQ(r.at("timeouts").get<int>(), 0);
     EXPECT_GT(r.at("fairness").get<double>(), 0);
@@ -122,7 +126,7 @@ TEST(ContentionBenchTest, TheModelVariantsServeEveryGet) {
       EXPECT_GT(r.at("wait_max_ms").get<double>(), 1.0);
     }
   }
-  EXPECT_EQ(records, 2 * 2);  // rows x variants
+  EXPECT_EQ(records.size(), 2u * 2);  // rows x variants
 }
 
 double ChildrenCpuSeconds() {
@@ -156,16 +160,14 @@ TEST(ContentionBenchTest, CpuHogsBurnCpuBesideTheRunAndEndWithIt) {
     EXPECT_EQ(errno, ESRCH);
   }
 
-  std::ifstream json_in(json);
+  const std::vector<nlohmann::json> records = JsonRecords(json);
   double bench_cpu = 0;
-  int records = 0;
-  for (std::string line; std::getline(json_in, line); ++records) {
-    const nlohmann::json r = nlohmann::json::parse(line);
-    EXPECT_EQ(r.at("cpu_hogs").get<int>(), 2) << line;
+  for (const nlohmann::json& r : records) {
+    EXPECT_EQ(r.at("cpu_hogs").get<int>(), 2) << r.dump();
     bench_cpu +=
         r.at("cpu_us_per_cycle").get<double>() * r.at("cycles_per_s").get<double>() * 0.3 / 1e6;
   }
-  EXPECT_EQ(records, 3);
+  EXPECT_EQ(records.size(), 3u);
   // Three runs of 0.3 s or more, through which two hogs spin: 0.9 s of their CPU time on one CPU
   // alone, twice that on two.
   EXPECT_GE(cpu_used - bench_cpu, 0.6)
