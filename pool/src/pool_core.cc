@@ -58,22 +58,14 @@ namespace thriftpool {
 namespace internal {
 namespace {
 
-// How long the oldest waiter may be passed over by running threads before Puts hand it slots.
-// contention_bench, 64 threads on max_cap 16 (hold 20 us): with 1 ms the wait p99 was 1.1-1.6 ms
-// (the hand-offs were the tail), with 250 us 0.47-0.50 ms (at the target's limit, run to run),
-// with 200 us 0.41-0.43 ms. At 16 threads on max_cap 4 shorter bounds queue every Get behind
-// hand-offs: 1.04-1.06x the hand-written pool's throughput with 250 us, 1.01-1.03x with 200 us,
-// 0.96x with 175 us, 0.90-0.94x with 100-150 us. 200 us leaves both a margin.
-constexpr std::chrono::microseconds kHandOffAfter{200};
-
-// How long a thread that woke waiters waits for them to run (Lock::unlock): as long as the
-// woken waiter has not run, the returner, whose next Get would otherwise take back what the
-// waiter was woken for, holds nothing and may as well wait. Checked between yields, and one
-// yield can take a scheduler round: bench/e2e, 64 client threads on max_cap 16 and 16 server
-// threads on 2 vCPUs, about 11 ms in some 2% of calls whether this was 10 ms or 1 ms. Sleeping,
-// spinning or not waiting instead all left every Get queued at a third or more less throughput
-// (docs/contention.md, "End to end").
-constexpr std::chrono::milliseconds kWakeeRunsWithin{10};
+// How long a waiter may be passed over by running threads before it is due: then Puts hand it
+// slots, oldest first. contention_bench with the model of this design (bench/micro/
+// bounded_barging_pool.h, --rounds=2, rows 16/4/20, 64/16/20, 64/16/50, 2026-12-04): with
+// 100 us 0.64-0.81x the hand-written pool's throughput, 200 us 0.83-0.99x, 400 us 0.95-1.0x but
+// a wait p99 of 0.71 ms at 64 / 16 / 50, 1 ms 0.98-1.0x and every wait p99 within 0.03 ms of the
+// hand-written pool's: young waiters mostly win at their first wake-up, and the bound only
+// catches the unlucky.
+constexpr std::chrono::milliseconds kHandOffAfter{1};
 
 // How many of the most recently returned idle slots a Get searches for its own thread's last one.
 constexpr std::size_t kAffinityScan = 8;
@@ -255,15 +247,26 @@ std::size_t PoolCore::RoomLocked() const {
 
 std::size_t PoolCore::FreeLocked() const { return state_->idle.size() + RoomLocked(); }
 
-void PoolCore::WakeWaiterIfUsefulLocked() {
+void PoolCore::WakeWaiterIfUsefulLocked(std::size_t freed) {
   State& st = *state_;
   if (st.head == nullptr) return;
   const std::size_t free = FreeLocked();
-  for (Waiter* w = st.head; w != nullptr && st.woken < free; w = w->next) {
+  // Due waiters first, oldest first, each on its own condition variable.
+  for (Waiter* w = st.head; w != nullptr && w->due && st.woken < free; w = w->next) {
     if (w->woken) continue;
     w->woken = true;
     ++st.woken;
     NotifyAfterUnlockLocked(w);
+  }
+  // Then as many young ones as objects were freed, through their shared one (glibc picks which),
+  // as a hand-written pool notifies once per Put. Not once per free object: young waiters woken
+  // earlier are not counted, and more notifications than that made each Put wait in
+  // pthread_cond_signal for the waiters it had woken before (contention_bench, 16 threads on
+  // max_cap 4: Put 220 us on average against 22 us).
+  for (std::size_t i = 0; i < freed && st.young_to_notify < st.young &&
+                          st.woken + st.young_to_notify < free;
+       ++i) {
+    ++st.young_to_notify;
   }
 }
 
@@ -275,7 +278,6 @@ void PoolCore::NotifyAfterUnlockLocked(Waiter* waiter) {
     return;
   }
   waiter->notify_listed = true;
-  waiter->running.store(false, std::memory_order_relaxed);
   st.to_notify[st.to_notify_count++] = waiter;
 }
 
@@ -290,7 +292,7 @@ PoolCore::Waiter* PoolCore::NewWaiterLocked() {
   }
   waiter->handed = nullptr;
   waiter->handed_unused = false;
-  waiter->running.store(true, std::memory_order_relaxed);
+  waiter->due = false;
   return waiter;
 }
 
@@ -300,18 +302,6 @@ bool PoolCore::FreeableLocked() const {
   // decides in turn: exactly one of the two frees the core.
   return st.abandoned && st.out == 0 && st.creating == 0 && st.closing == 0 && st.notifiers == 0 &&
          st.to_notify_count == 0;
-}
-
-void PoolCore::Lock::WaitUntilRunning(Waiter* const* woken, int count) {
-  Clock::time_point give_up = kNotStarted;
-  for (int i = 0; i < count; ++i) {
-    while (!woken[i]->running.load(std::memory_order_acquire)) {
-      const Clock::time_point now = Clock::now();
-      if (give_up == kNotStarted) give_up = now + kWakeeRunsWithin;
-      if (now >= give_up) return;
-      std::this_thread::yield();
-    }
-  }
 }
 
 void PoolCore::EnqueueLocked(Waiter* waiter, bool at_front) {
@@ -327,6 +317,7 @@ void PoolCore::EnqueueLocked(Waiter* waiter, bool at_front) {
   }
   waiter->queued = true;
   ++st.waiting;
+  if (!waiter->due) ++st.young;
 }
 
 void PoolCore::DequeueLocked(Waiter* waiter) {
@@ -337,6 +328,7 @@ void PoolCore::DequeueLocked(Waiter* waiter) {
   waiter->prev = waiter->next = nullptr;
   waiter->queued = false;
   --st.waiting;
+  if (!waiter->due) --st.young;
   RefreshParkingLocked();
   if (waiter->woken) {
     // Pass the wake-up on: whatever it was for may still be there for the next waiter.
@@ -358,7 +350,7 @@ void PoolCore::EndWaitLocked(Waiter* waiter) {
 
 Slot* PoolCore::ShelveLocked(Slot* slot, bool unused) {
   State& st = *state_;
-  if (st.head != nullptr && Clock::now() - st.head->since >= kHandOffAfter) {
+  if (st.head != nullptr && st.head->due) {
     Waiter* oldest = st.head;
     DequeueLocked(oldest);
     oldest->handed = slot;
@@ -452,7 +444,7 @@ std::size_t PoolCore::SweepParkedLocked(bool complete) {
     st.idle.push_back(reinterpret_cast<Slot*>(parked));
     ++moved;
   }
-  if (moved > 0) WakeWaiterIfUsefulLocked();
+  if (moved > 0) WakeWaiterIfUsefulLocked(moved);
   return moved;
 }
 
@@ -661,13 +653,19 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
         me->woken = false;
         --st.woken;
       }
-      lock.Flush();
-      const bool timed_out = !me->cv.wait_until(
-          lock.raw(), deadline, [&] { return me->handed != nullptr || me->woken || st.closed; });
-      me->running.store(true, std::memory_order_release);
-      if (timed_out) {
+      const Clock::time_point now = Clock::now();
+      if (now >= deadline) {
         ++st.counters.wait_timeouts;
         throw PoolTimeoutError(TimeoutMessage(wait, options_.max_cap));
+      }
+      if (!me->due && now >= me->since + kHandOffAfter) BecomeDueLocked(me);
+      lock.Flush();
+      if (me->due) {
+        me->cv.wait_until(lock.raw(), deadline,
+                          [&] { return me->handed != nullptr || me->woken || st.closed; });
+      } else {
+        // Woken by a Put (or not: glibc picks one of the young), by Release, or at the bound.
+        st.young_cv.wait_until(lock.raw(), std::min(deadline, me->since + kHandOffAfter));
       }
       continue;
     }
@@ -676,6 +674,12 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
     if (me) DequeueLocked(me);
     if (Slot* good = CheckOutLocked(lock, slot, me, started)) return good;
   }
+}
+
+void PoolCore::BecomeDueLocked(Waiter* waiter) {
+  State& st = *state_;
+  waiter->due = true;
+  if (waiter->queued) --st.young;
 }
 
 bool PoolCore::ClaimParkedLocked() {
@@ -773,6 +777,7 @@ void PoolCore::Release() noexcept {
     idle.swap(st.idle);
     for (Slot* slot : idle) ForgetLocked(slot, &PoolStats::closed_on_release);
     for (Waiter* w = st.head; w != nullptr; w = w->next) w->cv.notify_one();
+    st.young_cv.notify_all();
     st.upkeep_cv.notify_all();
   }
   if (upkeep_.joinable()) upkeep_.join();

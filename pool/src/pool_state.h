@@ -19,10 +19,10 @@ namespace thriftpool {
 namespace internal {
 
 // A Get that found nothing free. A record owned by State (waiters), reused by later waits and
-// never freed before the core: a thread that notified a waiter reads `running` after unlocking,
-// and a record on the waiter's stack would make the waiter, slot in hand, wait for that thread
-// before leaving (contention_bench: half the throughput). Every field but `running` is guarded
-// by the pool's mutex, which is also the mutex `cv` waits with.
+// never freed before the core: a thread that notified a waiter notifies its `cv` after unlocking.
+// Every field is guarded by the pool's mutex, which is also the mutex the waits use. A young
+// waiter waits on State::young_cv, shared; once it has waited kHandOffAfter it is due and waits
+// on its own `cv`, for a slot handed to it or a wake-up meant for it.
 struct PoolCore::Waiter {
   Waiter() = default;
   Waiter(const Waiter&) = delete;
@@ -31,16 +31,14 @@ struct PoolCore::Waiter {
   Waiter* prev = nullptr;
   Waiter* next = nullptr;
   bool queued = false;         // in the FIFO queue
-  bool woken = false;          // told to try again, has not run yet (counted in State::woken)
+  bool due = false;            // has waited kHandOffAfter: Puts hand slots to it
+  bool woken = false;          // due, told to try again, has not run yet (counted in State::woken)
   bool notify_listed = false;  // in State::to_notify
   Slot* handed = nullptr;      // a slot passed straight to this waiter (counted in out)
   bool handed_unused = false;  // `handed` was never lent (a refill): a kFresh waiter may keep it
   AcquireMode mode = AcquireMode::kAny;  // kFresh: given a used slot, it replaces it
   Clock::time_point since;               // when it started waiting (precise clock)
-  std::condition_variable cv;
-  // False from its notification until it runs again with the lock held (Lock::unlock waits for
-  // that). Not guarded: the notifier reads it after unlocking.
-  std::atomic<bool> running{true};
+  std::condition_variable cv;            // waited on once due
 };
 
 // Aligned so that the fields the hot path touches (closed, idle, out, head) share one cache
@@ -63,13 +61,21 @@ struct alignas(64) PoolCore::State {
   Waiter* head = nullptr;
   Waiter* tail = nullptr;
   std::size_t waiting = 0;
-  std::size_t woken = 0;  // queued waiters told to try again that have not run yet
-  // Waiters to notify once the lock is released (Lock), at most kMaxToNotify.
+  std::size_t young = 0;  // of them, not due yet: they wait on young_cv
+  std::size_t woken = 0;  // due waiters told to try again that have not run yet
+  // Shared by the young waiters, as a hand-written pool's one condition variable is by all of
+  // its waiters: glibc's pthread_cond_signal waits for the waiters it woke earlier before it
+  // switches groups, and that is what serves woken waiters ahead of running threads
+  // (pool_core.cc, "Contention").
+  std::condition_variable young_cv;
+  // Waiters to notify once the lock is released (Lock): due ones, at most kMaxToNotify, and
+  // young_cv.notify_one() calls.
   static constexpr int kMaxToNotify = 8;
   Waiter* to_notify[kMaxToNotify] = {};
   int to_notify_count = 0;
-  // Lock::unlock calls between notifying waiters and seeing them run: they still read waiter
-  // records, so the core is not freed before they are done (FreeableLocked).
+  std::size_t young_to_notify = 0;
+  // Lock::unlock calls between releasing the lock and notifying: they still use waiter records
+  // and young_cv, so the core is not freed before they are done (FreeableLocked).
   std::size_t notifiers = 0;
   // Every Waiter record made so far (addresses stay valid: deque) and those free for reuse.
   std::deque<Waiter> waiters;
@@ -117,7 +123,8 @@ class PoolCore::Lock {
   void unlock() {
     State& st = *core_.state_;
     const int count = st.to_notify_count;
-    if (count == 0) {
+    const std::size_t young = st.young_to_notify;
+    if (count == 0 && young == 0) {
       lock_.unlock();
       return;
     }
@@ -127,15 +134,11 @@ class PoolCore::Lock {
       notify[i]->notify_listed = false;
     }
     st.to_notify_count = 0;
+    st.young_to_notify = 0;
     ++st.notifiers;
     lock_.unlock();
     for (int i = 0; i < count; ++i) notify[i]->cv.notify_one();
-    // The woken waiters need a CPU to take what they were woken for, and this thread, which
-    // holds nothing, would otherwise usually take it back on its next Get: wait until they run.
-    // glibc's condition_variable, shared by all waiters, does the same (pthread_cond_signal
-    // waits for the waiters it woke to leave before switching groups); it is why a hand-written
-    // pool's waiters win at their first wake-up (docs/contention.md).
-    WaitUntilRunning(notify, count);
+    for (std::size_t i = 0; i < young; ++i) st.young_cv.notify_one();
     lock_.lock();
     --st.notifiers;
     const bool free_core = core_.FreeableLocked();
@@ -144,16 +147,13 @@ class PoolCore::Lock {
   }
   // Delivers the queued notifications now, before this thread waits on a condition variable.
   void Flush() {
-    if (core_.state_->to_notify_count == 0) return;
+    if (core_.state_->to_notify_count == 0 && core_.state_->young_to_notify == 0) return;
     unlock();
     lock();
   }
   std::unique_lock<std::mutex>& raw() { return lock_; }
 
  private:
-  // Yields until every waiter in `woken` has run again, for at most kWakeeRunsWithin.
-  static void WaitUntilRunning(Waiter* const* woken, int count);
-
   PoolCore& core_;
   std::unique_lock<std::mutex> lock_;
 };

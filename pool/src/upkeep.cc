@@ -173,7 +173,7 @@ void PoolCore::UpkeepOnce(Lock& lock) {
       ++st.counters.create_failures;
       st.refill_backoff = std::clamp(st.refill_backoff * 2, kFirstBackoff, kMaxBackoff);
       st.refill_not_before = CoarseClock::Now() + st.refill_backoff;
-      WakeWaiterIfUsefulLocked();
+      WakeWaiterIfUsefulLocked(unused);
       return;
     }
     lock.lock();

@@ -162,12 +162,11 @@ TEST_P(GuaranteesTest, AWaiterWhoseObjectFailsItsCheckIsStillServedFirstWithinIt
 }
 
 // Under oversubscription (16 threads per object, each holding it 100 us off the CPU) running
-// threads may take a returned object ahead of a sleeping waiter, but once the oldest has waited
-// 200 us it is handed the next one: no Get waits anywhere near the time a starving pool makes it
-// wait (the hand-written pool's longest wait in bench/micro/contention_bench was 0.4 s). And a
-// Put that woke a waiter stops yielding for it after 10 ms (kWakeeRunsWithin; one yield may take
-// a scheduler round beyond that). The bounds are loose on purpose (shared machines, sanitizers):
-// 250 ms, where a fair queue needs about 5 ms.
+// threads may take a returned object ahead of a sleeping waiter, but once a waiter has waited
+// 1 ms it is due, and Puts hand it the next ones, oldest first: no Get waits anywhere near the
+// time a starving pool makes it wait (the hand-written pool's longest wait in
+// bench/micro/contention_bench was 0.4 s). And no Put waits for anyone. The bounds are loose on
+// purpose (shared machines, sanitizers): 250 ms, where a fair queue needs about 5 ms.
 TEST_P(GuaranteesTest, NoGetIsPassedOverNorAPutHeldBackForLongUnderOversubscription) {
   constexpr int kThreads = 32;
   constexpr Ms kRun(1000);
@@ -210,9 +209,10 @@ TEST_P(GuaranteesTest, NoGetIsPassedOverNorAPutHeldBackForLongUnderOversubscript
 }
 
 // A woken waiter that does not run (here: its thread held in a signal handler, so the wake-up
-// reaches it but it cannot go on) holds its notifier back for kWakeeRunsWithin, 10 ms, and
-// no longer: the Put returns, and the waiter gets the object once it runs. The upper bound is
-// loose (one yield can take a scheduler round), but finite: a Put never waits on a waiter.
+// reaches it but it cannot go on) does not hold its notifier back: the Put returns at once (the
+// pool before 2026-12-04 yielded for up to 10 ms here, and on a machine busy with other work a
+// yield could last a time slice), and the waiter gets the object once it runs. 5 ms is loose for
+// a lock and a notify, and below those 10 ms.
 std::atomic<bool> waiter_held{false};
 std::atomic<bool> release_waiter{false};
 
@@ -222,7 +222,7 @@ void HoldThreadUntilReleased(int) {
   for (int i = 0; i < 5000 && !release_waiter.load(); ++i) nanosleep(&tick, nullptr);
 }
 
-TEST_P(GuaranteesTest, APutStopsWaitingForAWokenWaiterThatDoesNotRunAfter10Ms) {
+TEST_P(GuaranteesTest, APutDoesNotWaitForTheWaiterItWakes) {
   static_assert(std::atomic<bool>::is_always_lock_free, "used in a signal handler");
   FakePool& pool = MakePool(Config(2));
   FakeLease first = pool.Get();
@@ -267,8 +267,7 @@ TEST_P(GuaranteesTest, APutStopsWaitingForAWokenWaiterThatDoesNotRunAfter10Ms) {
   cleanup.waiter.join();
 
   EXPECT_EQ(got_during_put, 0) << "the waiter ran while its thread was held";
-  EXPECT_GE(put_ms, 10.0) << "the Put did not wait for the woken waiter";
-  EXPECT_LT(put_ms, 250.0) << "the Put waited " << put_ms << " ms for a waiter that did not run";
+  EXPECT_LT(put_ms, 5.0) << "the Put waited " << put_ms << " ms for a waiter that did not run";
   EXPECT_EQ(got_id.load(), returned_id) << "the waiter did not get the returned object";
 }
 
@@ -529,10 +528,11 @@ TEST_P(GuaranteesTest, ABlockingCloserHoldsItsPlaceThenLetsTheWaiterCreate) {
   }
 }
 
-// A Put that woke a waiter reads the waiter's record after unlocking, while it waits for the
-// waiter to run; the waiter may meanwhile get its object, and the pool be destroyed, and the
-// lease end. The core must outlive that Put (ASan reports a use after free otherwise).
-TEST_P(GuaranteesTest, DestroyingThePoolWhileAPutWaitsForTheWaiterItWokeIsSafe) {
+// A Put that woke a waiter notifies it after unlocking, through the waiter's record or the
+// pool's shared condition variable; the waiter may meanwhile get its object, and the pool be
+// destroyed, and the lease end. The core must outlive that Put (ASan reports a use after free
+// otherwise).
+TEST_P(GuaranteesTest, DestroyingThePoolWhileAPutNotifiesTheWaiterItWokeIsSafe) {
   constexpr int kRounds = 200;
   for (int round = 0; round < kRounds; ++round) {
     std::unique_ptr<FakePool> pool = MakeOwnPool(Config(1));
@@ -541,7 +541,7 @@ TEST_P(GuaranteesTest, DestroyingThePoolWhileAPutWaitsForTheWaiterItWokeIsSafe) 
     ASSERT_TRUE(WaitForWaiters(*pool, 1));
     auto returner = std::async(std::launch::async, [&held] { held = FakeLease(); });
     FakeLease got = waiter.get();  // woken (or handed the object) by the returner's Put
-    pool.reset();                  // the returner may still be waiting for the waiter to run
+    pool.reset();                  // the returner may still be notifying
     got = FakeLease();             // the last lease: the core goes once the returner is done
     returner.get();
   }

@@ -205,9 +205,10 @@ class PoolCore {
   std::size_t RoomLocked() const;
   // Whether another object may be created.
   bool HasRoomLocked() const { return RoomLocked() > 0; }
-  // Wakes queued waiters, oldest first, until as many are woken as objects are free (idle, or
-  // room under max_cap) to serve them.
-  void WakeWaiterIfUsefulLocked();
+  // After `freed` objects (idle, or room under max_cap) became free: wakes due waiters, oldest
+  // first, until as many are woken as objects are free to serve them, then up to `freed` young
+  // waiters.
+  void WakeWaiterIfUsefulLocked(std::size_t freed = 1);
   // Queues `waiter`'s notification for when the lock is released (see Lock).
   void NotifyAfterUnlockLocked(Waiter* waiter);
   // Objects a waiter could have now: idle ones plus the room under max_cap.
@@ -219,6 +220,9 @@ class PoolCore {
   // (nor about to be).
   bool FreeableLocked() const;
   void EnqueueLocked(Waiter* waiter, bool at_front);
+  // A young waiter has waited kHandOffAfter: from now on it waits on its own condition variable,
+  // and Puts hand it slots.
+  void BecomeDueLocked(Waiter* waiter);
   void DequeueLocked(Waiter* waiter);
   // Takes `waiter` off the queue, counts its wait, and gives its record back for reuse.
   void EndWaitLocked(Waiter* waiter);
