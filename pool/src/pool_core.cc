@@ -23,23 +23,28 @@
 // detection (Lend, Unlend) add per-thread shard records and, for leak detection, one atomic
 // exchange on Put; nothing when off.
 //
-// Contention: a Get that finds nothing free queues a Waiter. A Put then either pushes the slot
-// and wakes waiters to try again (as many as there are free objects for them), or, once the
-// oldest waiter has waited kHandOffAfter, hands the slot straight to it. Running threads may thus
-// take a slot ahead of a sleeping waiter, which keeps throughput from collapsing into a context
-// switch per Get, but never for long: the policy of Go's sync.Mutex. Whatever frees capacity (a
-// Discard, a failed create, a closed expired slot) wakes a waiter the same way.
-// What makes wake-ups serve (issue 13, docs/contention.md): a thread that woke or handed a slot
-// to waiters waits, after unlocking, until they run (Lock::unlock, at most kWakeeRunsWithin).
-// It holds nothing then, and without the wait its next Get took back the slot the waiter was
-// woken for, before the waiter ran: woken waiters almost never won, and the 1 ms hand-off was
-// every waiter's wait (contention_bench, 64 threads on max_cap 16: p99 1.9-2.5 ms where a
-// hand-written pool's is 0.26 ms; that pool's glibc condition_variable makes its notifier wait
-// the same way). So that the waiter need not wait for its notifier in turn, Waiter records are
-// owned by the core and reused (pool_state.h). Notifications go out after the lock is released,
-// not under it, where a woken waiter only ran into the lock while the notifier took the object
-// back. A Get does not yield before it queues (it used to, in the parking configuration: with
-// the wait above, queueing at once gave the lower tail at the same throughput).
+// Contention (issue 13, docs/contention.md). A Get that finds nothing free queues a Waiter.
+// Young waiters (waiting less than kHandOffAfter) share one condition variable, State::young_cv,
+// which a Put notifies once per freed slot after unlocking, and push the slot back to the idle
+// stack: running threads may take it first, so throughput does not collapse into a context
+// switch per Get, as with the one condition variable of the pool users write by hand (glibc's
+// pthread_cond_signal also serves waiters woken earlier before later ones). A waiter that has
+// waited kHandOffAfter is due: it waits on its own condition variable, and Puts hand it slots,
+// oldest first, so no waiter is passed over for long (the policy of Go's sync.Mutex). Whatever
+// frees capacity (a Discard, a failed create, a closed expired slot) wakes a waiter the same way.
+// No Put waits for anyone: the pool before 2026-12-04 made a Put yield until the waiter it woke
+// ran, which on a machine whose CPUs other processes keep busy gave the CPU away for a time
+// slice per Put (contention_bench --cpu_hogs=2: 0.12-0.34x the hand-written pool's throughput).
+// Saturated (at least max_cap due waiters: threads far beyond max_cap), every waiter soon is
+// due, and strict hand-off would cost one wake-up per Get (0.66-0.77x the hand-written pool at
+// 512 threads on 4). There a returning thread keeps its slot for the running threads, taking it
+// back at its next Get, for up to kTurn Gets in a row before its Put hands the slot to the
+// oldest waiter (ReturnerKeepsTurnLocked): a bound counted in turns, which adapts to the queue as
+// the issue asks, as a FIFO queue's wait grows with it (threads per slot x kTurn holds). A bound
+// in time did not: 2 or 5 ms left 512 threads on 4 at 0.66-0.69x, and one set to a multiple of
+// the FIFO wait reached 0.81x at a fairness of 0.24 (threads that kept a slot kept it for the
+// whole bound). Waiter records are owned by the core and reused (pool_state.h), so a notifier may
+// touch one after unlocking.
 #include <thriftpool/internal/coarse_clock.h>
 #include <thriftpool/internal/pool_core.h>
 #include <thriftpool/pool_errors.h>
@@ -66,6 +71,22 @@ namespace {
 // hand-written pool's: young waiters mostly win at their first wake-up, and the bound only
 // catches the unlucky.
 constexpr std::chrono::milliseconds kHandOffAfter{1};
+
+// In a saturated pool, how many Gets in a row a running thread may serve from its own returns
+// while due waiters wait (ReturnerKeepsTurnLocked). contention_bench, saturated rows (64 / 4 /
+// 20, 256 / 8 / 100, 512 / 4 / 20), 2026-12-04: with 1 (strict hand-off) 0.66-0.77x the
+// hand-written pool's throughput; with 3 0.94-1.01x at a wait p99 of 0.33-0.35x its; with 4
+// 0.98-1.08x at 0.38-0.42x (the target is 0.5x at most: 3 leaves a margin for noise).
+constexpr unsigned kTurn = 3;
+
+// The calling thread's turn: how many of its Puts in a row kept their slot while due waiters
+// waited. One per thread, for the pool it last returned to: a thread that alternates between
+// saturated pools starts a new turn at each, which only hands slots off sooner.
+struct Turn {
+  const void* pool;
+  unsigned kept;
+};
+thread_local Turn this_thread_turn{nullptr, 0};
 
 // How many of the most recently returned idle slots a Get searches for its own thread's last one.
 constexpr std::size_t kAffinityScan = 8;
@@ -263,9 +284,8 @@ void PoolCore::WakeWaiterIfUsefulLocked(std::size_t freed) {
   // earlier are not counted, and more notifications than that made each Put wait in
   // pthread_cond_signal for the waiters it had woken before (contention_bench, 16 threads on
   // max_cap 4: Put 220 us on average against 22 us).
-  for (std::size_t i = 0; i < freed && st.young_to_notify < st.young &&
-                          st.woken + st.young_to_notify < free;
-       ++i) {
+  for (std::size_t i = 0;
+       i < freed && st.young_to_notify < st.young && st.woken + st.young_to_notify < free; ++i) {
     ++st.young_to_notify;
   }
 }
@@ -625,6 +645,14 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
       }
     } else if (st.closed) {
       throw PoolClosedError("thriftpool: pool released");
+    } else if (!st.idle.empty() && me != nullptr && me->queued && st.head != me &&
+               st.head->due) {
+      // A slot whose returner kept it for its turn (ReturnerKeepsTurnLocked) and did not come
+      // back for it by this waiter's bound: it goes to the oldest waiter, not to this one.
+      Slot* kept = st.idle.back();
+      st.idle.pop_back();
+      ShelveLocked(kept, /*unused=*/false);  // hands it over: the head is due
+      continue;
     } else if (!st.idle.empty() && mode == AcquireMode::kAny) {
       slot = PopIdleLocked();
     } else if (parking_ && st.idle.empty() && (mode == AcquireMode::kAny || !HasRoomLocked()) &&
@@ -641,6 +669,7 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
           throw PoolTimeoutError(TimeoutMessage(wait, options_.max_cap));
         }
         me = NewWaiterLocked();
+        this_thread_turn = {this, 0};  // served, it starts a new turn
         me->mode = mode;
         me->since = Clock::now();
         ++st.counters.wait_count;
@@ -674,6 +703,19 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
     if (me) DequeueLocked(me);
     if (Slot* good = CheckOutLocked(lock, slot, me, started)) return good;
   }
+}
+
+bool PoolCore::ReturnerKeepsTurnLocked() {
+  const State& st = *state_;
+  Turn& turn = this_thread_turn;
+  if (turn.pool != this) turn = {this, 0};
+  // A young waiter's bound (kHandOffAfter at most) takes the slot if this thread does not come
+  // back for it: with none, the slot could sit idle while every other thread waits.
+  const bool keeps = st.head != nullptr && st.head->due &&
+                     st.waiting - st.young >= options_.max_cap && st.young > 0 &&
+                     st.idle.size() < options_.max_idle && turn.kept + 1 < kTurn;
+  turn.kept = keeps ? turn.kept + 1 : 0;
+  return keeps;
 }
 
 void PoolCore::BecomeDueLocked(Waiter* waiter) {
@@ -759,7 +801,12 @@ void PoolCore::ReturnLocked(Slot* slot, bool broken, Clock::time_point now) noex
   } else {
     slot->returned_at = slot->checked_at = now;
     slot->returned_by = ThisThreadNumber();
-    to_close = ShelveLocked(slot, /*unused=*/false);
+    if (ReturnerKeepsTurnLocked()) {
+      st.idle.push_back(slot);  // for this thread's next Get; nobody is woken for it
+      to_close = nullptr;
+    } else {
+      to_close = ShelveLocked(slot, /*unused=*/false);
+    }
   }
   lock.unlock();
   if (to_close != nullptr) CloseSlot(to_close);

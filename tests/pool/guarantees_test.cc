@@ -208,6 +208,138 @@ TEST_P(GuaranteesTest, NoGetIsPassedOverNorAPutHeldBackForLongUnderOversubscript
   EXPECT_GT(pool.Stats().wait_count, 0u) << "no Get waited: not oversubscribed";
 }
 
+// Keeps the objects of the waiters a saturation test starts until it opens (or goes), so that
+// they do not go round the pool again while the test looks.
+class Gate {
+ public:
+  ~Gate() { Open(); }
+  void Open() {
+    std::call_once(opened_, [this] { promise_.set_value(); });
+  }
+  std::shared_future<void> future() const { return future_; }
+
+ private:
+  std::promise<void> promise_;
+  std::shared_future<void> future_ = promise_.get_future().share();
+  std::once_flag opened_;
+};
+
+// Get() on another thread that keeps the object until `gate` opens (5 s at most, so that a
+// failed assertion cannot hang the test); the future holds the object's id. `got_at`, if given,
+// is when the Get returned.
+std::future<int> GetIdAndHoldAsync(FakePool& pool, const Gate& gate,
+                                   std::atomic<Clock::rep>* got_at = nullptr) {
+  return std::async(std::launch::async, [&pool, until = gate.future(), got_at] {
+    FakeLease lease = pool.Get(Ms(5000));
+    if (got_at != nullptr) *got_at = Clock::now().time_since_epoch().count();
+    until.wait_for(Ms(5000));
+    return lease->id();
+  });
+}
+
+// The caller holds both objects of `pool` (max_cap 2). Starts two waiters and lets them wait
+// past 1 ms, so that they are due: as many as max_cap, the pool is saturated. Then, with
+// `young`, a third that has just started. Returns them oldest first.
+std::vector<std::future<int>> Saturate(FakePool& pool, const Gate& gate, bool young,
+                                       std::atomic<Clock::rep>* oldest_got_at = nullptr) {
+  std::vector<std::future<int>> waiters;
+  waiters.push_back(GetIdAndHoldAsync(pool, gate, oldest_got_at));
+  EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 1; }));
+  waiters.push_back(GetIdAndHoldAsync(pool, gate));
+  EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 2; }));
+  std::this_thread::sleep_for(Ms(20));  // both due (1 ms)
+  if (young) {
+    waiters.push_back(GetIdAndHoldAsync(pool, gate));
+    EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 3; }));
+  }
+  return waiters;
+}
+
+// Saturated (max_cap due waiters and a young one), a thread that returns its object may take it
+// back at its next Get, but only kTurn - 1 = 2 times in a row: its third Put hands the object to
+// the oldest waiter. Get(0) shows which: it fails at once once the object is gone. Each round
+// needs the young waiter still young (1 ms) while the main thread cycles; a round where it was
+// not only hands off sooner, so the bound is checked in every round and the keeping in at least
+// one.
+TEST_P(GuaranteesTest, InASaturatedPoolAReturnerKeepsItsObjectForAtMostTwoMoreGets) {
+  constexpr int kRounds = 10;
+  constexpr int kTries = 10;
+  int rounds_kept = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    FakePool& pool = MakePool(Config(2));
+    FakeLease mine = pool.Get();
+    FakeLease other = pool.Get();
+    const int my_id = mine->id();
+    Gate gate;
+    std::vector<std::future<int>> waiters = Saturate(pool, gate, /*young=*/true);
+
+    int taken_back = 0;
+    for (int i = 0; i < kTries; ++i) {
+      pool.Put(std::move(mine));
+      try {
+        mine = pool.Get(Ms(0));
+      } catch (const PoolTimeoutError&) {
+        break;  // handed to the oldest waiter
+      }
+      ASSERT_EQ(mine->id(), my_id) << "took back another object than its own";
+      ++taken_back;
+    }
+    EXPECT_LE(taken_back, 2) << "the returner kept its object for " << taken_back + 1
+                             << " Gets in a row while due waiters waited";
+    EXPECT_FALSE(mine) << "the returner never handed its object over";
+    pool.Put(std::move(other));
+    gate.Open();
+    EXPECT_EQ(waiters[0].get(), my_id) << "the object did not go to the oldest waiter";
+    if (taken_back > 0) ++rounds_kept;
+  }
+  EXPECT_GT(rounds_kept, 0) << "the returner never kept its object: the rule is not exercised";
+}
+
+// The same saturated pool, but the returner does not come back for the object it kept: the
+// young waiter's bound (1 ms) finds it idle and hands it to the oldest waiter, not to itself.
+// Without that the object would wait for a Get that may never come, while every waiter waits
+// (5 s here). The bound is loose: 1 s, where 1 ms plus a wake-up is expected.
+TEST_P(GuaranteesTest, AnObjectKeptForAReturnerThatDoesNotComeBackGoesToTheOldestWaiter) {
+  constexpr int kRounds = 10;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    FakePool& pool = MakePool(Config(2));
+    FakeLease mine = pool.Get();
+    FakeLease other = pool.Get();
+    const int my_id = mine->id();
+    Gate gate;
+    std::atomic<Clock::rep> oldest_got_at{0};
+    std::vector<std::future<int>> waiters = Saturate(pool, gate, /*young=*/true, &oldest_got_at);
+    const auto put_at = Clock::now();
+    pool.Put(std::move(mine));  // and never Gets again
+    EXPECT_TRUE(WaitUntil([&] { return oldest_got_at.load() != 0; }, Ms(1000)))
+        << "the oldest waiter was not served within 1 s of the Put";
+    EXPECT_LT(Clock::time_point(Clock::duration(oldest_got_at.load())) - put_at, Ms(1000));
+    pool.Put(std::move(other));
+    gate.Open();
+    EXPECT_EQ(waiters[0].get(), my_id) << "a younger waiter took the returned object";
+  }
+}
+
+// Saturated but with no young waiter, no bound would come to collect an object kept for a
+// returner that does not come back: the Put hands it to the oldest waiter at once.
+TEST_P(GuaranteesTest, WithNoYoungWaiterASaturatedPoolHandsAReturnedObjectOverAtOnce) {
+  FakePool& pool = MakePool(Config(2));
+  FakeLease mine = pool.Get();
+  FakeLease other = pool.Get();
+  const int my_id = mine->id();
+  Gate gate;
+  std::atomic<Clock::rep> oldest_got_at{0};
+  std::vector<std::future<int>> waiters = Saturate(pool, gate, /*young=*/false, &oldest_got_at);
+  pool.Put(std::move(mine));  // and never Gets again
+  EXPECT_TRUE(WaitUntil([&] { return oldest_got_at.load() != 0; }, Ms(1000)))
+      << "the oldest waiter was not served within 1 s of the Put";
+  pool.Put(std::move(other));
+  gate.Open();
+  EXPECT_EQ(waiters[0].get(), my_id);
+}
+
 // A woken waiter that does not run (here: its thread held in a signal handler, so the wake-up
 // reaches it but it cannot go on) does not hold its notifier back: the Put returns at once (the
 // pool before 2026-12-04 yielded for up to 10 ms here, and on a machine busy with other work a

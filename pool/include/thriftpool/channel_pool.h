@@ -101,10 +101,10 @@ class ChannelPool {
 
   // Gives the object back for reuse (or closes it if it was marked broken), leaving `lease`
   // empty. Throws std::invalid_argument if the lease is empty or from another pool.
-  // If it wakes a waiter (Discard and a lease's destructor too), it yields its CPU until that
-  // waiter runs, so that this thread's next Get does not take back what the waiter was woken
-  // for. It stops yielding after 10 ms, but on oversubscribed CPUs one yield can outlast that
-  // (about 11 ms with 80 threads on 2 vCPUs: docs/contention.md).
+  // It never waits for a waiter: it notifies one after unlocking (Discard and a lease's
+  // destructor too), or hands the object to the oldest one that has waited 1 ms. In a saturated
+  // pool (max_cap waiters have waited 1 ms) it may instead keep the object for this thread's
+  // next Get, at most 2 times in a row (README, "Guarantees").
   void Put(Lease<T>&& lease) {
     CheckOwnLease(lease);
     lease.End();

@@ -201,6 +201,11 @@ class PoolCore {
   // stack, or (over max_idle) out: returns the slot to close, or nullptr. `unused`: the slot was
   // never lent, so even a GetFresh waiter may have it as it is (others replace it).
   Slot* ShelveLocked(Slot* slot, bool unused);
+  // For a Put of a good slot: whether the pool is saturated (at least max_cap due waiters, and a
+  // young one whose bound will come), and this thread has kept fewer than kTurn - 1 slots in a
+  // row, so that it keeps this one on the idle stack for its next Get instead of handing it to
+  // the oldest waiter. Counts the Put in the calling thread's turn either way.
+  bool ReturnerKeepsTurnLocked();
   // How many more objects may be created: max_cap - (open + creating + closing).
   std::size_t RoomLocked() const;
   // Whether another object may be created.
