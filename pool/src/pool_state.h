@@ -57,6 +57,11 @@ struct alignas(64) PoolCore::State {
   std::size_t creating = 0;  // factory calls under way; they hold a place under max_cap
   std::size_t closing = 0;   // closer calls under way; they hold a place under max_cap too
 
+  // Parking is blocked and a complete sweep ran since it was blocked: no spot holds a slot
+  // (TryPark parks nothing while blocked), so a Get about to wait need not sweep again. Cleared
+  // when parking is unblocked (RefreshParkingLocked).
+  bool spots_clear = false;
+
   // Waiting Gets, oldest first.
   Waiter* head = nullptr;
   Waiter* tail = nullptr;
