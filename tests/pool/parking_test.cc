@@ -157,6 +157,22 @@ TEST_F(ParkingTest, ThreadsWhoseNumbersAreEqualModuloMaxCapKeepTheirOwnObjects) 
   EXPECT_EQ(registry_->created(), 2);
 }
 
+// A Get about to wait skips the sweep while parking is blocked and the spots were swept since
+// (State::spots_clear). Once the wait ends parking resumes, and an object parked then must be
+// found again: here by a Get(0), which fails at once if it only looks at the idle stack.
+TEST_F(ParkingTest, AfterAWaitEndsAGetStillFindsAnObjectParkedByAnotherThread) {
+  FakePool& pool = MakePool(Caps(1, 1));
+  FakeLease held = pool.Get();
+  auto waiter = std::async(std::launch::async, [&pool] { return pool.Get(Ms(5000))->id(); });
+  ASSERT_TRUE(WaitForWaiters(pool, 1));  // parking blocked, the spots swept
+  pool.Put(std::move(held));             // to the waiter, whose thread parks it as it ends
+  EXPECT_EQ(waiter.get(), 1);
+  ASSERT_EQ(pool.Stats().waiting, 0u);
+  FakeLease again = pool.Get(Ms(0));
+  EXPECT_EQ(again->id(), 1);
+  EXPECT_EQ(registry_->created(), 1);
+}
+
 TEST_F(ParkingTest, GetFreshReplacesAParkedObjectAtMaxCap) {
   FakePool& pool = MakePool(Caps(1, 1));
   { FakeLease lease = pool.Get(); }
