@@ -1,7 +1,8 @@
 // BoundedBargingPool<T>: a model of a wake-up design that does not yield the CPU, measured by
-// contention_bench (variant "bounded", not run by default) beside ChannelPool, whose wake-up
-// handshake yields: on a machine busy with other work (--cpu_hogs) a yield can hand the CPU to
-// that work for a whole time slice (docs/contention.md, "On a busy machine").
+// contention_bench (variant "bounded", not run by default). ChannelPool follows it since
+// 2026-12-04, adding turns for a saturated pool (pool_core.cc, "Contention"); before, its wake-up
+// handshake yielded, and on a machine busy with other work (--cpu_hogs) a yield could hand the
+// CPU to that work for a whole time slice (docs/contention.md, "On a busy machine").
 //
 // Young waiters wait as in HandWrittenPool: one condition_variable shared by all of them,
 // notified once per Put after unlocking, so running threads may take an object first and glibc
@@ -84,11 +85,12 @@ class BoundedBargingPool {
   }
 
  private:
-  // Not ChannelPool's 200 us: young waiters here mostly win at their first wake-up, and the
-  // bound only catches the unlucky. contention_bench, 2026-12-04, rows 16/4/20, 64/16/20,
-  // 64/16/50: with 100 us 0.64-0.81x the hand-written pool's throughput, with 200 us 0.83-0.99x,
-  // with 400 us >= 0.95x but a wait p99 of 0.71 ms at 64 / 16 / 50, with 1 ms 0.97-1.01x and
-  // every wait p99 at most 0.02 ms above the hand-written pool's (docs/contention.md).
+  // Not the 200 us of ChannelPool's handshake: young waiters here mostly win at their first
+  // wake-up, and the bound only catches the unlucky. contention_bench, 2026-12-04, rows 16/4/20,
+  // 64/16/20, 64/16/50: with 100 us 0.64-0.81x the hand-written pool's throughput, with 200 us
+  // 0.83-0.99x, with 400 us >= 0.95x but a wait p99 of 0.71 ms at 64 / 16 / 50, with 1 ms
+  // 0.97-1.01x and every wait p99 at most 0.02 ms above the hand-written pool's
+  // (docs/contention.md).
   static constexpr std::chrono::milliseconds kHandOffAfter{1};
 
   // A due waiter. Owned by the pool and reused, never freed while it exists: a Put notifies it

@@ -8,11 +8,11 @@
 //   locked       ChannelPool with min_idle 1 (every Get and Put under the pool's lock)
 //   handwritten  HandWrittenPool (client/tool/handwritten_pool.h): mutex, LIFO vector,
 //                condition_variable notified once per Put
-//   handshake    HandshakePool (handshake_pool.h), not run by default: ChannelPool's wake-up
-//                handshake alone, a model (docs/contention.md)
+//   handshake    HandshakePool (handshake_pool.h), not run by default: the wake-up handshake
+//                ChannelPool had until 2026-12-04, alone, a model (docs/contention.md)
 //   bounded      BoundedBargingPool (bounded_barging_pool.h), not run by default: a model of
 //                waking without yielding (a shared condition_variable, then hand-offs to waiters
-//                that have waited 1 ms)
+//                that have waited 1 ms), which ChannelPool now follows
 // Reported per variant: cycles per second, the wait's p50 / p99 / max, the loop's p50 / p99 (the
 // time from one Get's start to the thread's next: wait + hold + Put + waiting for a CPU, i.e.
 // what each request of a thread-per-request caller spends; the wait alone leaves out where a

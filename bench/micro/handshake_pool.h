@@ -1,4 +1,5 @@
-// HandshakePool<T>: the minimal model of how ChannelPool serves its waiters since issue 13,
+// HandshakePool<T>: the minimal model of how ChannelPool served its waiters from issue 13 until
+// 2026-12-04 (it now follows bounded_barging_pool.h: this yield failed on a busy machine),
 // measured by contention_bench (variant "handshake", not run by default) to show the mechanism
 // alone. Waiters queue first come, first served, each on a condition_variable of its own. A Put
 // pushes the object, takes the oldest waiter off the queue, notifies it, and then yields until
