@@ -75,7 +75,7 @@ constexpr std::chrono::milliseconds kHandOffAfter{1};
 // In a saturated pool, how many Gets in a row a running thread may serve from its own returns
 // while due waiters wait (ReturnerKeepsTurnLocked). contention_bench, saturated rows (64 / 4 /
 // 20, 256 / 8 / 100, 512 / 4 / 20), 2026-12-04: with 1 (strict hand-off) 0.66-0.77x the
-// hand-written pool's throughput; with 3 0.94-1.01x at a wait p99 of 0.33-0.35x its; with 4
+// hand-written pool's throughput; with 3 0.94-1.01x at a wait p99 of 0.32-0.34x its; with 4
 // 0.98-1.08x at 0.38-0.42x (the target is 0.5x at most: 3 leaves a margin for noise).
 constexpr unsigned kTurn = 3;
 
