@@ -237,23 +237,40 @@ std::future<int> GetIdAndHoldAsync(FakePool& pool, const Gate& gate,
   });
 }
 
-// The caller holds both objects of `pool` (max_cap 2). Starts two waiters and lets them wait
-// past 1 ms, so that they are due: as many as max_cap, the pool is saturated. Then, with
-// `young`, a third that has just started. Returns them oldest first.
-std::vector<std::future<int>> Saturate(FakePool& pool, const Gate& gate, bool young,
-                                       std::atomic<Clock::rep>* oldest_got_at = nullptr) {
-  std::vector<std::future<int>> waiters;
-  waiters.push_back(GetIdAndHoldAsync(pool, gate, oldest_got_at));
-  EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 1; }));
-  waiters.push_back(GetIdAndHoldAsync(pool, gate));
-  EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 2; }));
-  std::this_thread::sleep_for(Ms(20));  // both due (1 ms)
-  if (young) {
+// A pool of max_cap 2 (from `pool`, made with GuaranteesTest::Config(2)) whose two objects the
+// test holds, `mine` and `other`, made saturated: two waiters that have waited past 1 ms, so
+// that they are due, as many as max_cap; then, with `young`, a third that has just started.
+// `waiters` are oldest first; `oldest_got_at` is when the oldest one's Get returned (0 before).
+// However the test ends, the waiters are let go first.
+struct SaturatedPool {
+  SaturatedPool(FakePool& p, bool young)
+      : pool(p), mine(p.Get()), other(p.Get()), my_id(mine->id()) {
+    waiters.push_back(GetIdAndHoldAsync(pool, gate, &oldest_got_at));
+    EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 1; }));
     waiters.push_back(GetIdAndHoldAsync(pool, gate));
-    EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 3; }));
+    EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 2; }));
+    std::this_thread::sleep_for(Ms(20));  // both due (1 ms)
+    if (young) {
+      waiters.push_back(GetIdAndHoldAsync(pool, gate));
+      EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 3; }));
+    }
   }
-  return waiters;
-}
+  ~SaturatedPool() { gate.Open(); }
+  // Gives `other` back, lets the waiters go, and returns the id of the oldest one's object.
+  int Finish() {
+    pool.Put(std::move(other));
+    gate.Open();
+    return waiters[0].get();
+  }
+
+  FakePool& pool;
+  FakeLease mine;
+  FakeLease other;
+  const int my_id;
+  Gate gate;
+  std::atomic<Clock::rep> oldest_got_at{0};
+  std::vector<std::future<int>> waiters;  // last: their threads use the members above
+};
 
 // Saturated (max_cap due waiters and a young one), a thread that returns its object may take it
 // back at its next Get, but only kTurn - 1 = 2 times in a row: its third Put hands the object to
@@ -267,12 +284,9 @@ TEST_P(GuaranteesTest, InASaturatedPoolAReturnerKeepsItsObjectForAtMostTwoMoreGe
   int rounds_kept = 0;
   for (int round = 0; round < kRounds; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    FakePool& pool = MakePool(Config(2));
-    FakeLease mine = pool.Get();
-    FakeLease other = pool.Get();
-    const int my_id = mine->id();
-    Gate gate;
-    std::vector<std::future<int>> waiters = Saturate(pool, gate, /*young=*/true);
+    SaturatedPool saturated(MakePool(Config(2)), /*young=*/true);
+    FakePool& pool = saturated.pool;
+    FakeLease& mine = saturated.mine;
 
     int taken_back = 0;
     for (int i = 0; i < kTries; ++i) {
@@ -282,15 +296,13 @@ TEST_P(GuaranteesTest, InASaturatedPoolAReturnerKeepsItsObjectForAtMostTwoMoreGe
       } catch (const PoolTimeoutError&) {
         break;  // handed to the oldest waiter
       }
-      ASSERT_EQ(mine->id(), my_id) << "took back another object than its own";
+      ASSERT_EQ(mine->id(), saturated.my_id) << "took back another object than its own";
       ++taken_back;
     }
     EXPECT_LE(taken_back, 2) << "the returner kept its object for " << taken_back + 1
                              << " Gets in a row while due waiters waited";
     EXPECT_FALSE(mine) << "the returner never handed its object over";
-    pool.Put(std::move(other));
-    gate.Open();
-    EXPECT_EQ(waiters[0].get(), my_id) << "the object did not go to the oldest waiter";
+    EXPECT_EQ(saturated.Finish(), saturated.my_id) << "the object did not go to the oldest waiter";
     if (taken_back > 0) ++rounds_kept;
   }
   EXPECT_GT(rounds_kept, 0) << "the returner never kept its object: the rule is not exercised";
@@ -304,40 +316,25 @@ TEST_P(GuaranteesTest, AnObjectKeptForAReturnerThatDoesNotComeBackGoesToTheOldes
   constexpr int kRounds = 10;
   for (int round = 0; round < kRounds; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    FakePool& pool = MakePool(Config(2));
-    FakeLease mine = pool.Get();
-    FakeLease other = pool.Get();
-    const int my_id = mine->id();
-    Gate gate;
-    std::atomic<Clock::rep> oldest_got_at{0};
-    std::vector<std::future<int>> waiters = Saturate(pool, gate, /*young=*/true, &oldest_got_at);
+    SaturatedPool saturated(MakePool(Config(2)), /*young=*/true);
     const auto put_at = Clock::now();
-    pool.Put(std::move(mine));  // and never Gets again
-    EXPECT_TRUE(WaitUntil([&] { return oldest_got_at.load() != 0; }, Ms(1000)))
+    saturated.pool.Put(std::move(saturated.mine));  // and never Gets again
+    EXPECT_TRUE(WaitUntil([&] { return saturated.oldest_got_at.load() != 0; }, Ms(1000)))
         << "the oldest waiter was not served within 1 s of the Put";
-    EXPECT_LT(Clock::time_point(Clock::duration(oldest_got_at.load())) - put_at, Ms(1000));
-    pool.Put(std::move(other));
-    gate.Open();
-    EXPECT_EQ(waiters[0].get(), my_id) << "a younger waiter took the returned object";
+    EXPECT_LT(Clock::time_point(Clock::duration(saturated.oldest_got_at.load())) - put_at,
+              Ms(1000));
+    EXPECT_EQ(saturated.Finish(), saturated.my_id) << "a younger waiter took the returned object";
   }
 }
 
 // Saturated but with no young waiter, no bound would come to collect an object kept for a
 // returner that does not come back: the Put hands it to the oldest waiter at once.
 TEST_P(GuaranteesTest, WithNoYoungWaiterASaturatedPoolHandsAReturnedObjectOverAtOnce) {
-  FakePool& pool = MakePool(Config(2));
-  FakeLease mine = pool.Get();
-  FakeLease other = pool.Get();
-  const int my_id = mine->id();
-  Gate gate;
-  std::atomic<Clock::rep> oldest_got_at{0};
-  std::vector<std::future<int>> waiters = Saturate(pool, gate, /*young=*/false, &oldest_got_at);
-  pool.Put(std::move(mine));  // and never Gets again
-  EXPECT_TRUE(WaitUntil([&] { return oldest_got_at.load() != 0; }, Ms(1000)))
+  SaturatedPool saturated(MakePool(Config(2)), /*young=*/false);
+  saturated.pool.Put(std::move(saturated.mine));  // and never Gets again
+  EXPECT_TRUE(WaitUntil([&] { return saturated.oldest_got_at.load() != 0; }, Ms(1000)))
       << "the oldest waiter was not served within 1 s of the Put";
-  pool.Put(std::move(other));
-  gate.Open();
-  EXPECT_EQ(waiters[0].get(), my_id);
+  EXPECT_EQ(saturated.Finish(), saturated.my_id);
 }
 
 // A woken waiter that does not run (here: its thread held in a signal handler, so the wake-up
