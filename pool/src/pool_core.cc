@@ -321,7 +321,7 @@ bool PoolCore::FreeableLocked() const {
   // Notifications still queued make the Lock::unlock that sends them a notifier, which then
   // decides in turn: exactly one of the two frees the core.
   return st.abandoned && st.out == 0 && st.creating == 0 && st.closing == 0 && st.notifiers == 0 &&
-         st.to_notify_count == 0;
+         st.to_notify_count == 0 && st.young_to_notify == 0;
 }
 
 void PoolCore::EnqueueLocked(Waiter* waiter, bool at_front) {
