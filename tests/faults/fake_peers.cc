@@ -70,11 +70,21 @@ void ScriptedPeer::Serve() {
       if (!ReadableSoon(fd)) continue;
       char request[4096];
       if (recv(fd, request, sizeof(request), 0) > 0 && SendAll(fd, reply_.data(), reply_.size())) {
-        replies_sent_.fetch_add(1);
+        {
+          const std::lock_guard<std::mutex> lock(replies_mutex_);
+          ++replies_sent_;
+        }
+        replies_counted_.notify_all();
       }
       break;
     }
   }
+}
+
+int ScriptedPeer::RepliesSentOnceAtLeast(int count, std::chrono::milliseconds limit) {
+  std::unique_lock<std::mutex> lock(replies_mutex_);
+  replies_counted_.wait_for(lock, limit, [&] { return replies_sent_ >= count; });
+  return replies_sent_;
 }
 
 }  // namespace thriftpool::faults

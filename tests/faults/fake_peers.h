@@ -6,6 +6,9 @@
 #define THRIFTPOOL_TESTS_FAULTS_FAKE_PEERS_H_
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,7 +45,10 @@ class ScriptedPeer {
   ScriptedPeer& operator=(const ScriptedPeer&) = delete;
 
   int port() const { return port_; }
-  int replies_sent() const { return replies_sent_.load(); }
+  // The number of replies written, once it reaches `count` or `limit` has passed. The client may
+  // read a reply before the peer's thread counts it, so a test asks with a bound instead of
+  // reading a counter.
+  int RepliesSentOnceAtLeast(int count, std::chrono::milliseconds limit);
 
  private:
   void Serve();
@@ -51,7 +57,9 @@ class ScriptedPeer {
   int listener_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
-  std::atomic<int> replies_sent_{0};
+  std::mutex replies_mutex_;
+  std::condition_variable replies_counted_;
+  int replies_sent_ = 0;          // guarded by replies_mutex_
   std::vector<int> connections_;  // touched by the serving thread only, then by the destructor
   std::thread thread_;
 };
