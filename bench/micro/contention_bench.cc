@@ -22,8 +22,9 @@
 // docs/contention.md), the means of the wait, of the time an object is held and of the Put (they
 // add up to the mean loop, threads / throughput, but for bookkeeping and time spent waiting for a
 // CPU between the calls), fairness = the fewest cycles of any thread / the most cycles of any
-// thread (1 = every thread got its share), and the process's CPU time per cycle (less sensitive
-// than throughput to other load on the machine). The round with the highest throughput of each
+// thread (1 = every thread got its share), the process's CPU time per cycle (less sensitive
+// than throughput to other load on the machine) and its context switches per cycle (csw: the
+// hold's sleep is one; the rest are wake-ups, useful or not). The round with the highest throughput of each
 // variant is reported (best of --rounds), as in issue 13.
 //
 // Targets (issue 13), each ChannelPool variant against the hand-written pool of the same run:
@@ -38,6 +39,7 @@
 #include <gflags/gflags.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <thriftpool/channel_pool.h>
 #include <time.h>
@@ -121,6 +123,9 @@ struct RunResult {
   double put_mean_us = 0;
   double fairness = 0;
   double cpu_us_per_cycle = 0;  // the process's CPU time (user + system) per cycle
+  // The process's context switches per cycle, voluntary and not: the hold's sleep is one, and
+  // each wake-up of a waiter (whether it then finds an object or sleeps again) one more.
+  double switches_per_cycle = 0;
   std::uint64_t timeouts = 0;
 };
 
@@ -172,6 +177,13 @@ double ProcessCpuSeconds() {
   timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// Context switches of the whole process so far, voluntary and involuntary.
+std::uint64_t ProcessContextSwitches() {
+  rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<std::uint64_t>(usage.ru_nvcsw) + static_cast<std::uint64_t>(usage.ru_nivcsw);
 }
 
 std::vector<std::string> Split(const std::string& text, char sep) {
@@ -365,12 +377,14 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
   }
   const Clock::time_point start = Clock::now();
   const double cpu_start = ProcessCpuSeconds();
+  const std::uint64_t switches_start = ProcessContextSwitches();
   go.store(true, std::memory_order_release);
   std::this_thread::sleep_for(std::chrono::duration<double>(FLAGS_seconds));
   stop.store(true);
   for (auto& thread : threads) thread.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
   const double cpu = ProcessCpuSeconds() - cpu_start;
+  const std::uint64_t switches = ProcessContextSwitches() - switches_start;
 
   RunResult result;
   result.variant = variant;
@@ -404,6 +418,8 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
   result.fairness = *most == 0 ? 0 : static_cast<double>(*fewest) / static_cast<double>(*most);
   result.timeouts = timeouts.load();
   result.cpu_us_per_cycle = total == 0 ? 0 : cpu * 1e6 / static_cast<double>(total);
+  result.switches_per_cycle =
+      total == 0 ? 0 : static_cast<double>(switches) / static_cast<double>(total);
   return result;
 }
 
@@ -471,7 +487,8 @@ void AppendJson(const Row& row, int round, const RunResult& r) {
                                {"fairness", r.fairness},
                                {"cpu_hogs", FLAGS_cpu_hogs},
                                {"timeouts", r.timeouts},
-                               {"cpu_us_per_cycle", r.cpu_us_per_cycle}};
+                               {"cpu_us_per_cycle", r.cpu_us_per_cycle},
+                               {"switches_per_cycle", r.switches_per_cycle}};
   std::ofstream(FLAGS_json, std::ios::app) << line.dump() << "\n";
 }
 
@@ -521,9 +538,9 @@ int Main() {
     std::fprintf(stderr, "\n");
   }
 
-  std::printf("%-11s %-11s %9s %7s %7s %7s %8s %8s %7s %7s %7s %7s %7s %8s %6s %8s  %s\n", "row",
-              "variant", "cycles/s", "p50 ms", "p99 ms", "max ms", "loop p50", "loop p99",
-              "put p99", "get+put", "wait us", "held us", "put us", "fairness", "cpu us",
+  std::printf("%-11s %-11s %9s %7s %7s %7s %8s %8s %7s %7s %7s %7s %7s %8s %6s %5s %8s  %s\n",
+              "row", "variant", "cycles/s", "p50 ms", "p99 ms", "max ms", "loop p50", "loop p99",
+              "put p99", "get+put", "wait us", "held us", "put us", "fairness", "cpu us", "csw",
               "timeouts", "target vs handwritten");
   for (const Row& row : rows) {
     std::vector<RunResult> best(variants.size());
@@ -547,12 +564,11 @@ int Main() {
       }
       std::printf(
           "%-11s %-11s %9.0f %7.3f %7.3f %7.2f %8.3f %8.3f %7.3f %7.3f %7.1f %7.1f %7.1f %8.2f "
-          "%6.1f "
-          "%8llu  %s\n",
+          "%6.1f %5.2f %8llu  %s\n",
           row.Name().c_str(), variants[v].c_str(), r.cycles_per_s, r.wait_p50_ms, r.wait_p99_ms,
           r.wait_max_ms, r.loop_p50_ms, r.loop_p99_ms, r.put_p99_ms, r.in_pool_p99_ms,
           r.wait_mean_us, r.held_mean_us, r.put_mean_us, r.fairness, r.cpu_us_per_cycle,
-          static_cast<unsigned long long>(r.timeouts), target.c_str());
+          r.switches_per_cycle, static_cast<unsigned long long>(r.timeouts), target.c_str());
     }
     std::fflush(stdout);
   }
