@@ -40,7 +40,10 @@
 // 512 threads on 4). There a returning thread keeps its slot for the running threads, taking it
 // back at its next Get, for up to kTurn Gets in a row before its Put hands the slot to the
 // oldest waiter (ReturnerKeepsTurnLocked): a bound counted in turns, which adapts to the queue as
-// the issue asks, as a FIFO queue's wait grows with it (threads per slot x kTurn holds). A bound
+// the issue asks, as a FIFO queue's wait grows with it (threads per slot x kTurn holds). A turn
+// also ends kHandOffAfter after the wait that began it, so that only short holds, where a
+// wake-up costs about as much as the hold, are kept: a waiter is passed over for about one hold
+// more, not kTurn - 1 holds of 50 ms (waiters with a 100 ms timeout timed out in turn). A bound
 // in time did not: 2 or 5 ms left 512 threads on 4 at 0.66-0.69x, and one set to a multiple of
 // the FIFO wait reached 0.81x at a fairness of 0.24 (threads that kept a slot kept it for the
 // whole bound). Waiter records are owned by the core and reused (pool_state.h), so a notifier may
@@ -79,14 +82,16 @@ constexpr std::chrono::milliseconds kHandOffAfter{1};
 // 0.98-1.08x at 0.38-0.42x (the target is 0.5x at most: 3 leaves a margin for noise).
 constexpr unsigned kTurn = 3;
 
-// The calling thread's turn: how many of its Puts in a row kept their slot while due waiters
-// waited. One per thread, for the pool it last returned to: a thread that alternates between
-// saturated pools starts a new turn at each, which only hands slots off sooner.
+// The calling thread's turn: when its last wait in `pool` ended, and how many of its Puts since
+// kept their slot while due waiters waited. One per thread, for the pool it last waited in or
+// returned to: a thread that alternates between saturated pools starts a new turn at each, and
+// one that never waited in a pool has no turn there, which only hands slots off sooner.
 struct Turn {
   const void* pool;
   unsigned kept;
+  Clock::time_point began;
 };
-thread_local Turn this_thread_turn{nullptr, 0};
+thread_local Turn this_thread_turn{nullptr, 0, Clock::time_point()};
 
 // How many of the most recently returned idle slots a Get searches for its own thread's last one.
 constexpr std::size_t kAffinityScan = 8;
@@ -360,8 +365,9 @@ void PoolCore::DequeueLocked(Waiter* waiter) {
 
 void PoolCore::EndWaitLocked(Waiter* waiter) {
   DequeueLocked(waiter);
-  const auto waited =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - waiter->since);
+  const Clock::time_point now = Clock::now();
+  this_thread_turn = {this, 0, now};
+  const auto waited = std::chrono::duration_cast<std::chrono::nanoseconds>(now - waiter->since);
   PoolStats& c = state_->counters;
   c.wait_duration += waited;
   c.max_wait_duration = std::max(c.max_wait_duration, waited);
@@ -670,7 +676,6 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
           throw PoolTimeoutError(TimeoutMessage(wait, options_.max_cap));
         }
         me = NewWaiterLocked();
-        this_thread_turn = {this, 0};  // served, it starts a new turn
         me->mode = mode;
         me->since = now;
         ++st.counters.wait_count;
@@ -708,12 +713,18 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
 bool PoolCore::ReturnerKeepsTurnLocked() {
   const State& st = *state_;
   Turn& turn = this_thread_turn;
-  if (turn.pool != this) turn = {this, 0};
+  if (turn.pool != this) turn = {this, 0, Clock::time_point()};
   // A young waiter's bound (kHandOffAfter at most) takes the slot if this thread does not come
-  // back for it: with none, the slot could sit idle while every other thread waits.
+  // back for it: with none, the slot could sit idle while every other thread waits. A turn lasts
+  // kHandOffAfter at most, so that it passes the waiters over for about one hold more, and only
+  // where holds are short: where a wake-up costs as much as a hold. Counted in Gets alone, turns
+  // let a thread that holds objects for 50 ms keep one for 150 ms, and waiters whose Get waits
+  // 100 ms at most time out in turn (tests/faults/exhaustion_test: a thread of 16 on 2 objects
+  // got no call in 2.5 s, 2 runs of 12).
   const bool keeps = st.head != nullptr && st.head->due &&
                      st.waiting - st.young >= options_.max_cap && st.young > 0 &&
-                     st.idle.size() < options_.max_idle && turn.kept + 1 < kTurn;
+                     st.idle.size() < options_.max_idle && turn.kept + 1 < kTurn &&
+                     Clock::now() - turn.began < kHandOffAfter;
   turn.kept = keeps ? turn.kept + 1 : 0;
   return keeps;
 }

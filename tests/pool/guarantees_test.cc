@@ -237,29 +237,56 @@ std::future<int> GetIdAndHoldAsync(FakePool& pool, const Gate& gate,
   });
 }
 
-// A pool of max_cap 2 (from `pool`, made with GuaranteesTest::Config(2)) whose two objects the
-// test holds, `mine` and `other`, made saturated: two waiters that have waited past 1 ms, so
-// that they are due, as many as max_cap; then, with `young`, a third that has just started.
-// `waiters` are oldest first; `oldest_got_at` is when the oldest one's Get returned (0 before).
-// However the test ends, the waiters are let go first.
+// A pool of max_cap 2 (from `pool`, made with GuaranteesTest::Config(2)) made saturated: the
+// test's thread holds `other`, and `mine`, which a Put has just handed to it at the end of a
+// wait (its turn starts then); two waiters that have waited past 1 ms, so that they are due, as
+// many as max_cap; then, with `young`, a third that has just started, `turn_age` after the test's
+// thread got `mine` (its turn is that old then). `waiters` are oldest first; `oldest_got_at` is
+// when the oldest one's Get returned (0 before). However the test ends, the waiters are let go
+// first.
 struct SaturatedPool {
-  SaturatedPool(FakePool& p, bool young)
-      : pool(p), mine(p.Get()), other(p.Get()), my_id(mine->id()) {
-    waiters.push_back(GetIdAndHoldAsync(pool, gate, &oldest_got_at));
-    EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 1; }));
-    waiters.push_back(GetIdAndHoldAsync(pool, gate));
-    EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 2; }));
-    std::this_thread::sleep_for(Ms(20));  // both due (1 ms)
+  SaturatedPool(FakePool& p, bool young, Ms turn_age = Ms(0)) : pool(p), other(p.Get()) {
+    // Started now, so that it queues within microseconds of the Get below returning.
+    std::future<int> young_waiter;
+    if (young) {
+      young_waiter = std::async(std::launch::async, [this, until = gate.future()] {
+        const auto give_up = Clock::now() + Ms(5000);
+        while (!start_young.load() && Clock::now() < give_up) std::this_thread::yield();
+        FakeLease lease = pool.Get(Ms(5000));
+        until.wait_for(Ms(5000));
+        return lease->id();
+      });
+    }
+    // This thread waits first; the two due waiters queue behind it, and then the launcher's
+    // Put hands this thread its object.
+    std::future<void> launcher =
+        std::async(std::launch::async, [this, first = pool.Get()]() mutable {
+          EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 1; }));
+          waiters.push_back(GetIdAndHoldAsync(pool, gate, &oldest_got_at));
+          EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 2; }));
+          waiters.push_back(GetIdAndHoldAsync(pool, gate));
+          EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 3; }));
+          std::this_thread::sleep_for(Ms(20));  // all three due (1 ms)
+          pool.Put(std::move(first));
+        });
+    mine = pool.Get(Ms(5000));
+    launcher.get();
+    my_id = mine->id();
+    std::this_thread::sleep_for(turn_age);
     if (young) {
       // Polled without WaitUntil's 1 ms sleeps: after one of them the young waiter would be
-      // due already, and no round would find the pool with a young waiter.
-      waiters.push_back(GetIdAndHoldAsync(pool, gate));
+      // due already, and this thread's turn over.
+      start_young.store(true);
+      waiters.push_back(std::move(young_waiter));
       const auto give_up = Clock::now() + Ms(3000);
       while (pool.Stats().waiting != 3 && Clock::now() < give_up) std::this_thread::yield();
       EXPECT_EQ(pool.Stats().waiting, 3u);
     }
   }
-  ~SaturatedPool() { gate.Open(); }
+  ~SaturatedPool() {
+    start_young.store(true);
+    gate.Open();
+  }
   // Gives `other` back, lets the waiters go, and returns the id of the oldest one's object.
   int Finish() {
     pool.Put(std::move(other));
@@ -268,10 +295,11 @@ struct SaturatedPool {
   }
 
   FakePool& pool;
-  FakeLease mine;
   FakeLease other;
-  const int my_id;
+  FakeLease mine;
+  int my_id = 0;
   Gate gate;
+  std::atomic<bool> start_young{false};
   std::atomic<Clock::rep> oldest_got_at{0};
   std::vector<std::future<int>> waiters;  // last: their threads use the members above
 };
@@ -279,9 +307,9 @@ struct SaturatedPool {
 // Saturated (max_cap due waiters and a young one), a thread that returns its object may take it
 // back at its next Get, but only kTurn - 1 = 2 times in a row: its third Put hands the object to
 // the oldest waiter. Get(0) shows which: it fails at once once the object is gone. Each round
-// needs the young waiter still young (1 ms) while the main thread cycles; a round where it was
-// not only hands off sooner, so the bound is checked in every round and the keeping in at least
-// one.
+// needs the young waiter still young (1 ms), and the main thread's turn younger than 1 ms, while
+// it cycles; a round where they were not only hands off sooner, so the bound is checked in every
+// round and the keeping in at least one.
 TEST_P(GuaranteesTest, InASaturatedPoolAReturnerKeepsItsObjectForAtMostTwoMoreGets) {
   constexpr int kRounds = 10;
   constexpr int kTries = 10;
@@ -315,19 +343,41 @@ TEST_P(GuaranteesTest, InASaturatedPoolAReturnerKeepsItsObjectForAtMostTwoMoreGe
 // The same saturated pool, but the returner does not come back for the object it kept: the
 // young waiter's bound (1 ms) finds it idle and hands it to the oldest waiter, not to itself.
 // Without that the object would wait for a Get that may never come, while every waiter waits
-// (5 s here). The bound is loose: 1 s, where 1 ms plus a wake-up is expected.
+// (5 s here). The bound is loose: 1 s, where 1 ms plus a wake-up is expected. A kept object is
+// idle until the bound collects it, so the Stats right after the Put show the rounds where the
+// Put kept it, as the rule needs the young waiter and the turn both younger than 1 ms.
 TEST_P(GuaranteesTest, AnObjectKeptForAReturnerThatDoesNotComeBackGoesToTheOldestWaiter) {
   constexpr int kRounds = 10;
+  int rounds_kept = 0;
   for (int round = 0; round < kRounds; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     SaturatedPool saturated(MakePool(Config(2)), /*young=*/true);
     const auto put_at = Clock::now();
     saturated.pool.Put(std::move(saturated.mine));  // and never Gets again
+    if (saturated.pool.Stats().idle == 1) ++rounds_kept;
     EXPECT_TRUE(WaitUntil([&] { return saturated.oldest_got_at.load() != 0; }, Ms(1000)))
         << "the oldest waiter was not served within 1 s of the Put";
     EXPECT_LT(Clock::time_point(Clock::duration(saturated.oldest_got_at.load())) - put_at,
               Ms(1000));
     EXPECT_EQ(saturated.Finish(), saturated.my_id) << "a younger waiter took the returned object";
+  }
+  EXPECT_GT(rounds_kept, 0) << "no Put kept its object: the rule is not exercised";
+}
+
+// A turn lasts 1 ms at most from the end of the returner's wait: one that held its object for
+// 5 ms hands it to the oldest waiter at its first Put, saturated or not. Counted in Gets alone,
+// turns let a thread holding objects for 50 ms keep one for 150 ms, while waiters with a 100 ms
+// wait timed out in turn (tests/faults/exhaustion_test). Get(0) shows where the object went.
+TEST_P(GuaranteesTest, AReturnerThatHeldItsObjectPastTheTurnsBoundHandsItOverAtOnce) {
+  constexpr int kRounds = 5;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    SaturatedPool saturated(MakePool(Config(2)), /*young=*/true, /*turn_age=*/Ms(5));
+    FakePool& pool = saturated.pool;
+    pool.Put(std::move(saturated.mine));
+    EXPECT_THROW(saturated.mine = pool.Get(Ms(0)), PoolTimeoutError)
+        << "the returner kept its object 5 ms into its turn";
+    EXPECT_EQ(saturated.Finish(), saturated.my_id) << "the object did not go to the oldest waiter";
   }
 }
 

@@ -202,9 +202,10 @@ class PoolCore {
   // never lent, so even a GetFresh waiter may have it as it is (others replace it).
   Slot* ShelveLocked(Slot* slot, bool unused);
   // For a Put of a good slot: whether the pool is saturated (at least max_cap due waiters, and a
-  // young one whose bound will come), and this thread has kept fewer than kTurn - 1 slots in a
-  // row, so that it keeps this one on the idle stack for its next Get instead of handing it to
-  // the oldest waiter. Counts the Put in the calling thread's turn either way.
+  // young one whose bound will come), and this thread's turn (since its last wait here ended) has
+  // lasted less than kHandOffAfter and kept fewer than kTurn - 1 slots, so that it keeps this one
+  // on the idle stack for its next Get instead of handing it to the oldest waiter. Counts the Put
+  // in the calling thread's turn either way.
   bool ReturnerKeepsTurnLocked();
   // How many more objects may be created: max_cap - (open + creating + closing).
   std::size_t RoomLocked() const;
@@ -229,7 +230,8 @@ class PoolCore {
   // and Puts hand it slots.
   void BecomeDueLocked(Waiter* waiter);
   void DequeueLocked(Waiter* waiter);
-  // Takes `waiter` off the queue, counts its wait, and gives its record back for reuse.
+  // Takes `waiter` off the queue, counts its wait, and gives its record back for reuse. Called by
+  // the waiting thread itself, whose turn (ReturnerKeepsTurnLocked) starts anew then.
   void EndWaitLocked(Waiter* waiter);
 
   // Background upkeep (upkeep.cc).
