@@ -24,8 +24,8 @@
 // CPU between the calls), fairness = the fewest cycles of any thread / the most cycles of any
 // thread (1 = every thread got its share), the process's CPU time per cycle (less sensitive
 // than throughput to other load on the machine) and its context switches per cycle (csw: the
-// hold's sleep is one; the rest are wake-ups, useful or not). The round with the highest throughput of each
-// variant is reported (best of --rounds), as in issue 13.
+// hold's sleep is one; the rest are wake-ups, useful or not). The round with the highest throughput
+// of each variant is reported (best of --rounds), as in issue 13.
 //
 // Targets (issue 13), each ChannelPool variant against the hand-written pool of the same run:
 //   moderate  (threads <= 4 x max_cap): throughput >= 0.95x, wait p99 <= its p99 + 0.2 ms,
