@@ -226,10 +226,14 @@ class Gate {
 
 // Get() on another thread that keeps the object until `gate` opens (5 s at most, so that a
 // failed assertion cannot hang the test); the future holds the object's id. `got_at`, if given,
-// is when the Get returned.
+// is when the Get returned. `start`, if given, holds the Get back until it is set (5 s at most),
+// polled with yields so that the Get follows it within microseconds.
 std::future<int> GetIdAndHoldAsync(FakePool& pool, const Gate& gate,
-                                   std::atomic<Clock::rep>* got_at = nullptr) {
-  return std::async(std::launch::async, [&pool, until = gate.future(), got_at] {
+                                   std::atomic<Clock::rep>* got_at = nullptr,
+                                   const std::atomic<bool>* start = nullptr) {
+  return std::async(std::launch::async, [&pool, until = gate.future(), got_at, start] {
+    const auto give_up = Clock::now() + Ms(5000);
+    while (start != nullptr && !start->load() && Clock::now() < give_up) std::this_thread::yield();
     FakeLease lease = pool.Get(Ms(5000));
     if (got_at != nullptr) *got_at = Clock::now().time_since_epoch().count();
     until.wait_for(Ms(5000));
@@ -248,15 +252,7 @@ struct SaturatedPool {
   SaturatedPool(FakePool& p, bool young, Ms turn_age = Ms(0)) : pool(p), other(p.Get()) {
     // Started now, so that it queues within microseconds of the Get below returning.
     std::future<int> young_waiter;
-    if (young) {
-      young_waiter = std::async(std::launch::async, [this, until = gate.future()] {
-        const auto give_up = Clock::now() + Ms(5000);
-        while (!start_young.load() && Clock::now() < give_up) std::this_thread::yield();
-        FakeLease lease = pool.Get(Ms(5000));
-        until.wait_for(Ms(5000));
-        return lease->id();
-      });
-    }
+    if (young) young_waiter = GetIdAndHoldAsync(pool, gate, nullptr, &start_young);
     // This thread waits first; the two due waiters queue behind it, and then the launcher's
     // Put hands this thread its object.
     std::future<void> launcher =
