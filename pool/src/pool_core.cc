@@ -715,12 +715,9 @@ bool PoolCore::ReturnerKeepsTurnLocked() {
   Turn& turn = this_thread_turn;
   if (turn.pool != this) turn = {this, 0, Clock::time_point()};
   // A young waiter's bound (kHandOffAfter at most) takes the slot if this thread does not come
-  // back for it: with none, the slot could sit idle while every other thread waits. A turn lasts
-  // kHandOffAfter at most, so that it passes the waiters over for about one hold more, and only
-  // where holds are short: where a wake-up costs as much as a hold. Counted in Gets alone, turns
-  // let a thread that holds objects for 50 ms keep one for 150 ms, and waiters whose Get waits
-  // 100 ms at most time out in turn (tests/faults/exhaustion_test: a thread of 16 on 2 objects
-  // got no call in 2.5 s, 2 runs of 12).
+  // back for it: with none, the slot could sit idle while every other thread waits. The turn's
+  // own time bound keeps turns to short holds ("Contention" above: with 50 ms holds, waiters
+  // with a 100 ms timeout timed out in turn, tests/faults/exhaustion_test).
   const bool keeps = st.head != nullptr && st.head->due &&
                      st.waiting - st.young >= options_.max_cap && st.young > 0 &&
                      st.idle.size() < options_.max_idle && turn.kept + 1 < kTurn &&

@@ -104,7 +104,8 @@ class ChannelPool {
   // It never waits for a waiter: it notifies one after unlocking (Discard and a lease's
   // destructor too), or hands the object to the oldest one that has waited 1 ms. In a saturated
   // pool (max_cap waiters have waited 1 ms) it may instead keep the object for this thread's
-  // next Get, at most 2 times in a row (README, "Guarantees").
+  // next Get, at most 2 times in a row and within 1 ms of this thread's last wait (README,
+  // "Guarantees").
   void Put(Lease<T>&& lease) {
     CheckOwnLease(lease);
     lease.End();
