@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -35,30 +36,49 @@ bool Contains(const std::vector<const EndpointState*>& tried, const EndpointStat
   return std::find(tried.begin(), tried.end(), state) != tried.end();
 }
 
-// The latency average, or 0 (unknown: as fast as can be) when it took no sample for
-// kLatencyForgotten.
+constexpr std::int64_t kUnknown = -1;
+// A sample counts as at most this many times the average, so that one call stalled by a
+// preemption raises it by 1/8 at most, while a replica that turns slow is still seen within
+// a dozen calls.
+constexpr std::int64_t kMostSampleToAverage = 2;
+
+// The latency average, or kUnknown when it took no sample for kLatencyForgotten or fewer than
+// kLatencyWarmUp samples since.
 std::int64_t LatencyOf(const EndpointState& state, std::int64_t now_ns) {
   const std::int64_t sampled = state.hot.latency_sampled_ns.load(std::memory_order_relaxed);
-  if (now_ns - sampled > std::chrono::nanoseconds(ServiceCore::kLatencyForgotten).count()) return 0;
+  if (now_ns - sampled > std::chrono::nanoseconds(ServiceCore::kLatencyForgotten).count() ||
+      state.hot.latency_samples.load(std::memory_order_relaxed) < ServiceCore::kLatencyWarmUp) {
+    return kUnknown;
+  }
   return state.hot.latency_average_ns.load(std::memory_order_relaxed);
 }
 
-// The endpoint that would answer sooner: the lower (calls in flight + 1) x latency average /
-// weight, i.e. the expected wait. With equal latencies this is the fewer calls in flight per unit
-// of weight; at equal loads, the lower latency. A slow endpoint that is idle therefore does not
-// win against a fast one that is busy (which plain fewest-calls-in-flight lets it do, so that a
-// replica 10x slower still got 7% of the calls and set the p99).
+// The expected wait on an endpoint, in units comparable only with another endpoint's: (calls in
+// flight + 1) x latency average, times the other's weight. An endpoint of unknown latency costs
+// nothing while idle and the most while busy, so it takes one call at a time until it is known
+// (Finagle's peak EWMA does the same): calls do not pile onto a replica that may be slow.
+std::int64_t CostOf(const EndpointState& state, std::int64_t latency_ns,
+                    const EndpointState& other) {
+  const std::int64_t in_flight = state.hot.in_flight.load(std::memory_order_relaxed);
+  if (latency_ns == kUnknown) {
+    return in_flight == 0 ? 0 : std::numeric_limits<std::int64_t>::max();
+  }
+  // Latencies in microseconds (at least 1) keep the product far from overflow.
+  return (in_flight + 1) * std::max<std::int64_t>(1, latency_ns / 1000) *
+         other.weight.load(std::memory_order_relaxed);
+}
+
+// The endpoint that would answer sooner: the lower cost. With equal latencies that is the fewer
+// calls in flight per unit of weight; at equal loads, the lower latency. A slow endpoint that is
+// idle therefore does not win against a fast one that is busy (which plain
+// fewest-calls-in-flight lets it do, so that a replica 10x slower still got 7% of the calls and
+// set the p99).
 bool LessLoaded(const EndpointState& a, const EndpointState& b) {
   const std::int64_t now_ns = CoarseClock::Now().time_since_epoch().count();
   const std::int64_t latency_a = LatencyOf(a, now_ns);
   const std::int64_t latency_b = LatencyOf(b, now_ns);
-  const std::int64_t load_a = a.hot.in_flight.load(std::memory_order_relaxed) + 1;
-  const std::int64_t load_b = b.hot.in_flight.load(std::memory_order_relaxed) + 1;
-  const std::int64_t weight_a = a.weight.load(std::memory_order_relaxed);
-  const std::int64_t weight_b = b.weight.load(std::memory_order_relaxed);
-  // Latencies in microseconds (at least 1) keep the products far from overflow.
-  const std::int64_t cost_a = load_a * std::max<std::int64_t>(1, latency_a / 1000) * weight_b;
-  const std::int64_t cost_b = load_b * std::max<std::int64_t>(1, latency_b / 1000) * weight_a;
+  const std::int64_t cost_a = CostOf(a, latency_a, b);
+  const std::int64_t cost_b = CostOf(b, latency_b, a);
   if (cost_a != cost_b) return cost_a < cost_b;
   return latency_a <= latency_b;
 }
@@ -208,11 +228,21 @@ void ServiceCore::RecordSuccess(const Pick& pick, std::chrono::nanoseconds laten
   // A decaying average with weight 1/8 for the newest sample (TCP's smoothed RTT); racing
   // updates may lose a sample, which an average can afford.
   const std::int64_t now_ns = CoarseClock::Now().time_since_epoch().count();
-  // A forgotten average starts again from this sample.
-  const std::int64_t average = LatencyOf(state, now_ns);
   const std::int64_t sample = latency.count();
-  state.hot.latency_average_ns.store(average == 0 ? sample : average + (sample - average) / 8,
-                                     std::memory_order_relaxed);
+  const bool forgotten = now_ns - state.hot.latency_sampled_ns.load(std::memory_order_relaxed) >
+                         std::chrono::nanoseconds(kLatencyForgotten).count();
+  const int samples = forgotten ? 0 : state.hot.latency_samples.load(std::memory_order_relaxed);
+  const std::int64_t average = state.hot.latency_average_ns.load(std::memory_order_relaxed);
+  if (samples < kLatencyWarmUp) {
+    // Warming up: the fastest sample so far.
+    state.hot.latency_samples.store(samples + 1, std::memory_order_relaxed);
+    state.hot.latency_average_ns.store(samples == 0 ? sample : std::min(average, sample),
+                                       std::memory_order_relaxed);
+  } else {
+    const std::int64_t clamped = std::min(sample, average * kMostSampleToAverage);
+    state.hot.latency_average_ns.store(average + (clamped - average) / 8,
+                                       std::memory_order_relaxed);
+  }
   state.hot.latency_sampled_ns.store(now_ns, std::memory_order_relaxed);
 }
 

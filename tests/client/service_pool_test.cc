@@ -131,9 +131,36 @@ TEST_F(ServicePoolTest, ASlowEndpointIsAvoidedAndWinsItsShareBackWhenFast) {
   const ServicePoolStats fast_start = pool->Stats();
   const Clock::time_point fast_until = Clock::now() + milliseconds(3000);
   while (Clock::now() < fast_until) ASSERT_EQ(Load(*pool, 2, 200), 0);
-  // A new connection's first call can be slow enough to be avoided for another second, so the
-  // share comes back over the phase rather than at once: at least several times the slow one's.
+  // The slow average holds until it is forgotten, up to a second into the phase, so the share
+  // comes back over the phase rather than at once: at least several times the slow one's.
   EXPECT_GT(share_of_second(fast_start, pool->Stats()), std::max(0.03, 5 * slow_share));
+}
+
+// One call far slower than the rest (a pause of the client or of the replica, not a slow replica)
+// costs its endpoint no share: an average grows by at most 1/8 per sample. Before that bound, one
+// 50 ms call made the average 150x and the endpoint got no call until it was forgotten, 1 s later.
+TEST_F(ServicePoolTest, OneOutlierCallCostsItsEndpointNoShare) {
+  StartServers(3);
+  auto pool = MakePool(Endpoints());
+  ASSERT_EQ(Load(*pool, 2, 300), 0);  // every endpoint's latency is known
+  const ServicePoolStats before = pool->Stats();
+  pool->Call([](UserServiceClient& c) { c.sleepMs(50); });
+  const ServicePoolStats outlier = pool->Stats();
+  std::size_t slowed = 0;
+  while (outlier.endpoints[slowed].calls == before.endpoints[slowed].calls) ++slowed;
+  ASSERT_NE(outlier.endpoints[slowed].latency_average_us,
+            before.endpoints[slowed].latency_average_us)
+      << "the 50 ms call was sampled";
+  EXPECT_LT(outlier.endpoints[slowed].latency_average_us,
+            2 * before.endpoints[slowed].latency_average_us);
+
+  ASSERT_EQ(Load(*pool, 2, 300), 0);
+  const ServicePoolStats after = pool->Stats();
+  const auto calls_since = [&](std::size_t i) {
+    return static_cast<double>(after.endpoints[i].calls - outlier.endpoints[i].calls);
+  };
+  const double share = calls_since(slowed) / (calls_since(0) + calls_since(1) + calls_since(2));
+  EXPECT_GT(share, 0.1) << "endpoint " << slowed;
 }
 
 TEST_F(ServicePoolTest, RoundRobinTakesEachInTurn) {
@@ -192,8 +219,8 @@ TEST_F(ServicePoolTest, ADeadEndpointIsEjectedWithoutAFailedCallAndReadmittedWhe
   const int dead_port = servers_[0]->port();
   servers_[0]->Stop();  // refused from now on
   // Every call succeeds: a refused connect or a dead connection is retried on another endpoint.
-  // The balancer may avoid the endpoint for a while (one slow first call makes its latency look
-  // high for a second), so the load runs until it has tried it enough to eject it.
+  // The balancer may avoid the endpoint for a while (its latency may be the highest of the
+  // three), so the load runs until it has tried it enough to eject it.
   const Clock::time_point eject_by = Clock::now() + std::chrono::seconds(5);
   do {
     ASSERT_EQ(Load(*pool, 4, 100), 0);

@@ -15,8 +15,10 @@ enum class BalancerKind {
   // (calls in flight + 1) x decaying average latency / weight. With equal latencies that is the
   // fewer calls in flight per unit of weight (Finagle's default), a tie going to the lower
   // latency; an idle endpoint that is much slower loses to a busy fast one (Finagle's peak-EWMA
-  // idea). A latency average that took no sample for a second is forgotten, so an endpoint
-  // avoided for being slow gets a call now and then and comes back when it is fast again.
+  // idea). A latency is unknown until 8 calls answered (the average starts from the fastest),
+  // and an endpoint of unknown latency takes one call at a time; one sample raises the average by
+  // at most 1/8. An average that took no sample for a second is unknown again, so an endpoint
+  // avoided for being slow gets calls now and then and comes back when it is fast again.
   kPowerOfTwoChoices,
   // Each in turn, whatever their load: for comparison.
   kRoundRobin,

@@ -65,6 +65,8 @@ struct EndpointState {
     std::atomic<std::int64_t> latency_average_ns{0};
     // When the average last took a sample (CoarseClock, ns since its epoch).
     std::atomic<std::int64_t> latency_sampled_ns{0};
+    // Samples since the average was last forgotten, counted up to ServiceCore::kLatencyWarmUp.
+    std::atomic<int> latency_samples{0};
   } hot;
   alignas(64) std::atomic<int> weight{1};
   std::atomic<bool> ejected{false};
@@ -101,9 +103,13 @@ class Pick {
 // Record functions take no lock shared by all endpoints (ejecting one takes mu_).
 class ServiceCore {
  public:
-  // An endpoint whose latency average took no sample for this long counts as fast again, so that
-  // one the balancer avoided for being slow gets a call now and then to show it recovered.
+  // An endpoint whose latency average took no sample for this long has an unknown latency again,
+  // so that one the balancer avoided for being slow gets calls now and then to show it recovered.
   static constexpr std::chrono::seconds kLatencyForgotten{1};
+  // A latency stays unknown until this many samples came in, and the average starts from the
+  // fastest of them: the first calls after a pause run far slower than the replica is (they wake
+  // its threads), and an average begun on one of them kept an identical replica avoided for good.
+  static constexpr int kLatencyWarmUp = 8;
   // How often the probe thread frees retired endpoints when no probe is due sooner.
   static constexpr std::chrono::milliseconds kRetiredSweep{200};
 
