@@ -135,17 +135,20 @@ TEST_F(ClusterTest, AStalledReplicaTimesOutIsEjectedAndTrafficMoves) {
   EXPECT_EQ(outcomes.failed(), 0u) << outcomes.Summary();
 }
 
-// Three identical replicas each keep a share all along. On loopback a call's time is mostly the
+// Three identical replicas each keep a fair share. On loopback a call's time is mostly the
 // client's and the replicas' scheduling: one that crosses vCPUs, or the first after a pause (it
 // wakes the replica's threads), takes 10-30x the others. Before the balancer's warm-up and its
-// bound on growth, such a call left a replica with no call for seconds, in about 1 run of 6.
-TEST_F(ClusterTest, IdenticalReplicasEachKeepAShareInEveryWindow) {
+// bound on growth, such a call could leave a replica with no call for seconds (in 29 user_client
+// runs of 2 s, a replica's share was 0.0% in 4 and under 15% in 13). A replica that really is slow
+// for a moment (its process descheduled) is still avoided until its average is forgotten, up to a
+// second later, so the share is asked of the whole run; the lowest 250 ms window is reported.
+TEST_F(ClusterTest, IdenticalReplicasEachKeepAFairShare) {
   StartServers(3);
   UserServicePool pool(client_, pool_, service_, Endpoints());
   GetUserLoad load(4, Through(pool), milliseconds(0), kUsers);
   constexpr int kWindows = 12;
   std::vector<std::uint64_t> last(servers_.size(), 0);
-  double lowest_share = 1;
+  double lowest_window_share = 1;
   for (int window = 0; window < kWindows; ++window) {
     std::this_thread::sleep_for(milliseconds(250));
     std::vector<std::uint64_t> now;
@@ -155,15 +158,24 @@ TEST_F(ClusterTest, IdenticalReplicasEachKeepAShareInEveryWindow) {
       total += now[i] - last[i];
     }
     for (std::size_t i = 0; i < servers_.size(); ++i) {
-      const double share = static_cast<double>(now[i] - last[i]) / static_cast<double>(total);
-      EXPECT_GT(share, 0.05) << "replica " << i << " in window " << window;
-      lowest_share = std::min(lowest_share, share);
+      lowest_window_share = std::min(
+          lowest_window_share, static_cast<double>(now[i] - last[i]) / static_cast<double>(total));
     }
     last = now;
   }
   const CallOutcomes outcomes = load.Stop();
-  ReportFigure("identical_replicas", "lowest share of a replica in a 250 ms window " +
-                                         std::to_string(lowest_share) + "; " + outcomes.Summary());
+  std::uint64_t total = 0;
+  for (const std::uint64_t calls : last) total += calls;
+  double lowest_share = 1;
+  for (std::size_t i = 0; i < servers_.size(); ++i) {
+    const double share = static_cast<double>(last[i]) / static_cast<double>(total);
+    EXPECT_GT(share, 0.15) << "replica " << i;
+    lowest_share = std::min(lowest_share, share);
+  }
+  ReportFigure("identical_replicas", "lowest share of a replica " + std::to_string(lowest_share) +
+                                         ", in a 250 ms window " +
+                                         std::to_string(lowest_window_share) + "; " +
+                                         outcomes.Summary());
   EXPECT_EQ(outcomes.failed() + outcomes.wrong, 0u) << outcomes.Summary();
 }
 
