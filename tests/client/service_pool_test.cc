@@ -137,8 +137,10 @@ TEST_F(ServicePoolTest, ASlowEndpointIsAvoidedAndWinsItsShareBackWhenFast) {
 }
 
 // One call far slower than the rest (a pause of the client or of the replica, not a slow replica)
-// costs its endpoint no share: an average grows by at most 1/8 per sample. Before that bound, one
-// 50 ms call made the average 150x and the endpoint got no call until it was forgotten, 1 s later.
+// raises its endpoint's average by 1/8 at most, so the endpoint still wins against busy ones: with
+// 4 threads on 3 endpoints its share of the next 600 calls was 0.12-0.56 in 60 runs (half of them
+// beside a CPU hog). Before that bound, one 50 ms call made the average 50-400x and the endpoint
+// got none of them: it was avoided until its average was forgotten, 1 s later.
 TEST_F(ServicePoolTest, OneOutlierCallCostsItsEndpointNoShare) {
   StartServers(3);
   auto pool = MakePool(Endpoints());
@@ -151,16 +153,18 @@ TEST_F(ServicePoolTest, OneOutlierCallCostsItsEndpointNoShare) {
   ASSERT_NE(outlier.endpoints[slowed].latency_average_us,
             before.endpoints[slowed].latency_average_us)
       << "the 50 ms call was sampled";
-  EXPECT_LT(outlier.endpoints[slowed].latency_average_us,
-            2 * before.endpoints[slowed].latency_average_us);
+  EXPECT_LE(outlier.endpoints[slowed].latency_average_us,
+            1.125 * before.endpoints[slowed].latency_average_us + 0.001);
 
-  ASSERT_EQ(Load(*pool, 2, 300), 0);
+  ASSERT_EQ(Load(*pool, 4, 150), 0);
   const ServicePoolStats after = pool->Stats();
   const auto calls_since = [&](std::size_t i) {
     return static_cast<double>(after.endpoints[i].calls - outlier.endpoints[i].calls);
   };
-  const double share = calls_since(slowed) / (calls_since(0) + calls_since(1) + calls_since(2));
-  EXPECT_GT(share, 0.1) << "endpoint " << slowed;
+  // Not a share: at equal loads the lower latency wins, and the endpoints that take calls keep
+  // lowering theirs, so beside a CPU hog the share fell under 0.03 once in 30 runs.
+  EXPECT_GT(calls_since(slowed), 0) << "endpoint " << slowed << " got none of "
+                                    << calls_since(0) + calls_since(1) + calls_since(2);
 }
 
 TEST_F(ServicePoolTest, RoundRobinTakesEachInTurn) {
