@@ -42,11 +42,16 @@ constexpr std::int64_t kUnknown = -1;
 // a dozen calls.
 constexpr std::int64_t kMostSampleToAverage = 2;
 
-// The latency average, or kUnknown when it took no sample for kLatencyForgotten or fewer than
-// kLatencyWarmUp samples since.
-std::int64_t LatencyOf(const EndpointState& state, std::int64_t now_ns) {
+// Whether the latency average took no sample for kLatencyForgotten.
+bool Forgotten(const EndpointState& state, std::int64_t now_ns) {
   const std::int64_t sampled = state.hot.latency_sampled_ns.load(std::memory_order_relaxed);
-  if (now_ns - sampled > std::chrono::nanoseconds(ServiceCore::kLatencyForgotten).count() ||
+  return now_ns - sampled > std::chrono::nanoseconds(ServiceCore::kLatencyForgotten).count();
+}
+
+// The latency average, or kUnknown when it is forgotten or took fewer than kLatencyWarmUp samples
+// since.
+std::int64_t LatencyOf(const EndpointState& state, std::int64_t now_ns) {
+  if (Forgotten(state, now_ns) ||
       state.hot.latency_samples.load(std::memory_order_relaxed) < ServiceCore::kLatencyWarmUp) {
     return kUnknown;
   }
@@ -229,9 +234,8 @@ void ServiceCore::RecordSuccess(const Pick& pick, std::chrono::nanoseconds laten
   // updates may lose a sample, which an average can afford.
   const std::int64_t now_ns = CoarseClock::Now().time_since_epoch().count();
   const std::int64_t sample = latency.count();
-  const bool forgotten = now_ns - state.hot.latency_sampled_ns.load(std::memory_order_relaxed) >
-                         std::chrono::nanoseconds(kLatencyForgotten).count();
-  const int samples = forgotten ? 0 : state.hot.latency_samples.load(std::memory_order_relaxed);
+  const int samples =
+      Forgotten(state, now_ns) ? 0 : state.hot.latency_samples.load(std::memory_order_relaxed);
   const std::int64_t average = state.hot.latency_average_ns.load(std::memory_order_relaxed);
   if (samples < kLatencyWarmUp) {
     // Warming up: the fastest sample so far.
