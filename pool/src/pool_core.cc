@@ -35,19 +35,25 @@
 // No Put waits for anyone: the pool before 2026-12-04 made a Put yield until the waiter it woke
 // ran, which on a machine whose CPUs other processes keep busy gave the CPU away for a time
 // slice per Put (contention_bench --cpu_hogs=2: 0.12-0.34x the hand-written pool's throughput).
-// Saturated (at least max_cap due waiters: threads far beyond max_cap), every waiter soon is
-// due, and strict hand-off would cost one wake-up per Get (0.66-0.77x the hand-written pool at
-// 512 threads on 4). There a returning thread keeps its slot for the running threads, taking it
-// back at its next Get, for up to kTurn Gets in a row before its Put hands the slot to the
-// oldest waiter (ReturnerKeepsTurnLocked): a bound counted in turns, which adapts to the queue as
-// the issue asks, as a FIFO queue's wait grows with it (threads per slot x kTurn holds). A turn
-// also ends kHandOffAfter after the wait that began it, so that only short holds, where a
-// wake-up costs about as much as the hold, are kept: a waiter is passed over for about one hold
-// more, not kTurn - 1 holds of 50 ms (waiters with a 100 ms timeout timed out in turn). A bound
-// in time did not: 2 or 5 ms left 512 threads on 4 at 0.66-0.69x, and one set to a multiple of
-// the FIFO wait reached 0.81x at a fairness of 0.24 (threads that kept a slot kept it for the
-// whole bound). Waiter records are owned by the core and reused (pool_state.h), so a notifier may
-// touch one after unlocking.
+// Once a waiter is due, strict hand-off would cost one wake-up, and the returner one context
+// switch, per Get (0.66-0.77x the hand-written pool at 512 threads on 4). So while a waiter is
+// due, a returning thread keeps its slot for the running threads, taking it back at its next
+// Get, for up to kTurn Gets in a row before its Put hands the slot to the oldest waiter, and
+// only while a younger waiter waits, whose bound collects a slot its returner does not come back
+// for (ReturnerKeepsTurnLocked): one wake-up per turn, not per Get, and a bound counted in turns,
+// which adapts to the queue as the issue asks, as a FIFO queue's wait grows with it (threads per
+// slot x kTurn holds). Where threads queue for slots (16 threads on 4), waiters soon become due
+// and the pool settles into turns: 1.5-1.9 context switches per cycle against the hand-written
+// pool's 2.7, whose woken waiters often find the slot taken back (2026-12-05, 1.06-1.20x its
+// throughput). Where they queue for CPUs instead (64 on 16), waits rarely reach kHandOffAfter
+// and the shared condition variable serves them as before. Turns were first kept to saturated
+// pools (max_cap due waiters): then 16 on 4 sat at 0.81-0.93x. A turn also ends kTurnBound
+// after the wait that began it, so that only short holds, where a wake-up costs about as much
+// as the hold, are kept: a waiter is passed over for about one hold more, not kTurn - 1 holds of
+// 50 ms (waiters with a 100 ms timeout timed out in turn). A bound in time did not: 2 or 5 ms
+// left 512 threads on 4 at 0.66-0.69x, and one set to a multiple of the FIFO wait reached 0.81x
+// at a fairness of 0.24 (threads that kept a slot kept it for the whole bound). Waiter records
+// are owned by the core and reused (pool_state.h), so a notifier may touch one after unlocking.
 #include <thriftpool/internal/coarse_clock.h>
 #include <thriftpool/internal/pool_core.h>
 #include <thriftpool/pool_errors.h>
@@ -67,24 +73,29 @@ namespace internal {
 namespace {
 
 // How long a waiter may be passed over by running threads before it is due: then Puts hand it
-// slots, oldest first. contention_bench with the model of this design (bench/micro/
-// bounded_barging_pool.h, --rounds=2, rows 16/4/20, 64/16/20, 64/16/50, 2026-12-04): with
-// 100 us 0.64-0.81x the hand-written pool's throughput, 200 us 0.83-0.99x, 400 us 0.95-1.0x but
-// a wait p99 of 0.71 ms at 64 / 16 / 50, 1 ms 0.98-1.0x and every wait p99 within 0.03 ms of the
-// hand-written pool's: young waiters mostly win at their first wake-up, and the bound only
-// catches the unlucky.
-constexpr std::chrono::milliseconds kHandOffAfter{1};
+// slots, oldest first (a returner's turn aside). Without turns (the model, bench/micro/
+// bounded_barging_pool.h, 2026-12-04) 400 us cost 64 / 16 / 50 a wait p99 of 0.71 ms and 1 ms
+// was needed; with turns whenever a waiter is due (2026-12-05, docs/contention.md) 0.5 ms is
+// what lets a pool where threads queue for objects (16 / 4 / 20) settle into turns: 1.06-1.20x
+// the hand-written pool's throughput, where 1 ms (its waiters rarely reach it) left it at
+// 0.89-1.00x, and 250 us made more of 64 / 16 / 50's rare waits due (0.89-0.93x).
+constexpr std::chrono::microseconds kHandOffAfter{500};
 
-// In a saturated pool, how many Gets in a row a running thread may serve from its own returns
-// while due waiters wait (ReturnerKeepsTurnLocked). contention_bench, saturated rows (64 / 4 /
-// 20, 256 / 8 / 100, 512 / 4 / 20), 2026-12-04: with 1 (strict hand-off) 0.66-0.77x the
-// hand-written pool's throughput; with 3 0.94-1.01x at a wait p99 of 0.32-0.34x its; with 4
-// 0.98-1.08x at 0.38-0.42x (the target is 0.5x at most: 3 leaves a margin for noise).
+// While a waiter is due, how many Gets in a row a running thread may serve from its own returns
+// (ReturnerKeepsTurnLocked). contention_bench, saturated rows (64 / 4 / 20, 256 / 8 / 100,
+// 512 / 4 / 20), 2026-12-04: with 1 (strict hand-off) 0.66-0.77x the hand-written pool's
+// throughput; with 3 0.94-1.01x at a wait p99 of 0.32-0.34x its; with 4 0.98-1.08x at
+// 0.38-0.42x (the target is 0.5x at most: 3 leaves a margin for noise).
 constexpr unsigned kTurn = 3;
+
+// A turn also ends this long after the wait that began it, so that only short holds, where a
+// wake-up costs about as much as the hold, are kept. 0.5 ms (kHandOffAfter) cut 512 / 4 / 20
+// from 0.98-1.31x to 0.92-1.03x and 64 / 4 / 20 from 1.00-1.10x to 0.96-1.02x (2026-12-05).
+constexpr std::chrono::milliseconds kTurnBound{1};
 
 // The calling thread's turn: when its last wait in `pool` ended, and how many of its Puts since
 // kept their slot while due waiters waited. One per thread, for the pool it last waited in or
-// returned to: a thread that alternates between saturated pools starts a new turn at each, and
+// returned to: a thread that alternates between contended pools starts a new turn at each, and
 // one that never waited in a pool has no turn there, which only hands slots off sooner.
 struct Turn {
   const void* pool;
@@ -718,10 +729,9 @@ bool PoolCore::ReturnerKeepsTurnLocked() {
   // back for it: with none, the slot could sit idle while every other thread waits. The turn's
   // own time bound keeps turns to short holds ("Contention" above: with 50 ms holds, waiters
   // with a 100 ms timeout timed out in turn, tests/faults/exhaustion_test).
-  const bool keeps = st.head != nullptr && st.head->due &&
-                     st.waiting - st.young >= options_.max_cap && st.young > 0 &&
+  const bool keeps = st.head != nullptr && st.head->due && st.young > 0 &&
                      st.idle.size() < options_.max_idle && turn.kept + 1 < kTurn &&
-                     Clock::now() - turn.began < kHandOffAfter;
+                     Clock::now() - turn.began < kTurnBound;
   turn.kept = keeps ? turn.kept + 1 : 0;
   return keeps;
 }

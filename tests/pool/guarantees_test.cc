@@ -163,7 +163,7 @@ TEST_P(GuaranteesTest, AWaiterWhoseObjectFailsItsCheckIsStillServedFirstWithinIt
 
 // Under oversubscription (16 threads per object, each holding it 100 us off the CPU) running
 // threads may take a returned object ahead of a sleeping waiter, but once a waiter has waited
-// 1 ms it is due, and Puts hand it the next ones, oldest first: no Get waits anywhere near the
+// 0.5 ms it is due, and Puts hand it the next ones, oldest first: no Get waits anywhere near the
 // time a starving pool makes it wait (the hand-written pool's longest wait in
 // bench/micro/contention_bench was 0.4 s). And no Put waits for anyone. The bounds are loose on
 // purpose (shared machines, sanitizers): 250 ms, where a fair queue needs about 5 ms.
@@ -241,28 +241,29 @@ std::future<int> GetIdAndHoldAsync(FakePool& pool, const Gate& gate,
   });
 }
 
-// A pool of max_cap 2 (from `pool`, made with GuaranteesTest::Config(2)) made saturated: the
+// A pool of max_cap 2 (from `pool`, made with GuaranteesTest::Config(2)) with due waiters: the
 // test's thread holds `other`, and `mine`, which a Put has just handed to it at the end of a
-// wait (its turn starts then); two waiters that have waited past 1 ms, so that they are due, as
-// many as max_cap; then, with `young`, a third that has just started, `turn_age` after the test's
-// thread got `mine` (its turn is that old then). `waiters` are oldest first; `oldest_got_at` is
-// when the oldest one's Get returned (0 before). However the test ends, the waiters are let go
-// first.
-struct SaturatedPool {
-  SaturatedPool(FakePool& p, bool young, Ms turn_age = Ms(0)) : pool(p), other(p.Get()) {
+// wait (its turn starts then); `due` waiters (1 or 2; 2, as many as max_cap, is saturated) that
+// have waited past 0.5 ms, so that they are due; then, with `young`, one more that has just
+// started, `turn_age` after the test's thread got `mine` (its turn is that old then). `waiters`
+// are oldest first; `oldest_got_at` is when the oldest one's Get returned (0 before). However the
+// test ends, the waiters are let go first.
+struct ContendedPool {
+  ContendedPool(FakePool& p, bool young, Ms turn_age = Ms(0), std::size_t due = 2)
+      : pool(p), other(p.Get()) {
     // Started now, so that it queues within microseconds of the Get below returning.
     std::future<int> young_waiter;
     if (young) young_waiter = GetIdAndHoldAsync(pool, gate, nullptr, &start_young);
     // This thread waits first; the two due waiters queue behind it, and then the launcher's
     // Put hands this thread its object.
     std::future<void> launcher =
-        std::async(std::launch::async, [this, first = pool.Get()]() mutable {
+        std::async(std::launch::async, [this, due, first = pool.Get()]() mutable {
           EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 1; }));
-          waiters.push_back(GetIdAndHoldAsync(pool, gate, &oldest_got_at));
-          EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 2; }));
-          waiters.push_back(GetIdAndHoldAsync(pool, gate));
-          EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 3; }));
-          std::this_thread::sleep_for(Ms(20));  // all three due (1 ms)
+          for (std::size_t i = 0; i < due; ++i) {
+            waiters.push_back(GetIdAndHoldAsync(pool, gate, i == 0 ? &oldest_got_at : nullptr));
+            EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == i + 2; }));
+          }
+          std::this_thread::sleep_for(Ms(20));  // all of them due (0.5 ms)
           pool.Put(std::move(first));
         });
     mine = pool.Get(Ms(5000));
@@ -275,11 +276,11 @@ struct SaturatedPool {
       start_young.store(true);
       waiters.push_back(std::move(young_waiter));
       const auto give_up = Clock::now() + Ms(3000);
-      while (pool.Stats().waiting != 3 && Clock::now() < give_up) std::this_thread::yield();
-      EXPECT_EQ(pool.Stats().waiting, 3u);
+      while (pool.Stats().waiting != due + 1 && Clock::now() < give_up) std::this_thread::yield();
+      EXPECT_EQ(pool.Stats().waiting, due + 1);
     }
   }
-  ~SaturatedPool() {
+  ~ContendedPool() {
     start_young.store(true);
     gate.Open();
   }
@@ -300,54 +301,59 @@ struct SaturatedPool {
   std::vector<std::future<int>> waiters;  // last: their threads use the members above
 };
 
-// Saturated (max_cap due waiters and a young one), a thread that returns its object may take it
+// While a waiter is due (and a young one waits), a thread that returns its object may take it
 // back at its next Get, but only kTurn - 1 = 2 times in a row: its third Put hands the object to
-// the oldest waiter. Get(0) shows which: it fails at once once the object is gone. Each round
-// needs the young waiter still young (1 ms), and the main thread's turn younger than 1 ms, while
-// it cycles; a round where they were not only hands off sooner, so the bound is checked in every
-// round and the keeping in at least one.
-TEST_P(GuaranteesTest, InASaturatedPoolAReturnerKeepsItsObjectForAtMostTwoMoreGets) {
+// the oldest waiter. Get(0) shows which: it fails at once once the object is gone. With one due
+// waiter (fewer than max_cap, the rule since 2026-12-05) and with two (saturated, the rule
+// before). Each round needs the young waiter still young (0.5 ms), and the main thread's turn
+// younger than 1 ms, while it cycles; a round where they were not only hands off sooner, so the
+// bound is checked in every round and the keeping in at least one.
+TEST_P(GuaranteesTest, WhileAWaiterIsDueAReturnerKeepsItsObjectForAtMostTwoMoreGets) {
   constexpr int kRounds = 10;
   constexpr int kTries = 10;
-  int rounds_kept = 0;
-  for (int round = 0; round < kRounds; ++round) {
-    SCOPED_TRACE("round " + std::to_string(round));
-    SaturatedPool saturated(MakePool(Config(2)), /*young=*/true);
-    FakePool& pool = saturated.pool;
-    FakeLease& mine = saturated.mine;
+  for (std::size_t due : {1, 2}) {
+    SCOPED_TRACE(std::to_string(due) + " due waiters");
+    int rounds_kept = 0;
+    for (int round = 0; round < kRounds; ++round) {
+      SCOPED_TRACE("round " + std::to_string(round));
+      ContendedPool saturated(MakePool(Config(2)), /*young=*/true, Ms(0), due);
+      FakePool& pool = saturated.pool;
+      FakeLease& mine = saturated.mine;
 
-    int taken_back = 0;
-    for (int i = 0; i < kTries; ++i) {
-      pool.Put(std::move(mine));
-      try {
-        mine = pool.Get(Ms(0));
-      } catch (const PoolTimeoutError&) {
-        break;  // handed to the oldest waiter
+      int taken_back = 0;
+      for (int i = 0; i < kTries; ++i) {
+        pool.Put(std::move(mine));
+        try {
+          mine = pool.Get(Ms(0));
+        } catch (const PoolTimeoutError&) {
+          break;  // handed to the oldest waiter
+        }
+        ASSERT_EQ(mine->id(), saturated.my_id) << "took back another object than its own";
+        ++taken_back;
       }
-      ASSERT_EQ(mine->id(), saturated.my_id) << "took back another object than its own";
-      ++taken_back;
+      EXPECT_LE(taken_back, 2) << "the returner kept its object for " << taken_back + 1
+                               << " Gets in a row while due waiters waited";
+      EXPECT_FALSE(mine) << "the returner never handed its object over";
+      EXPECT_EQ(saturated.Finish(), saturated.my_id)
+          << "the object did not go to the oldest waiter";
+      if (taken_back > 0) ++rounds_kept;
     }
-    EXPECT_LE(taken_back, 2) << "the returner kept its object for " << taken_back + 1
-                             << " Gets in a row while due waiters waited";
-    EXPECT_FALSE(mine) << "the returner never handed its object over";
-    EXPECT_EQ(saturated.Finish(), saturated.my_id) << "the object did not go to the oldest waiter";
-    if (taken_back > 0) ++rounds_kept;
+    EXPECT_GT(rounds_kept, 0) << "the returner never kept its object: the rule is not exercised";
   }
-  EXPECT_GT(rounds_kept, 0) << "the returner never kept its object: the rule is not exercised";
 }
 
 // The same saturated pool, but the returner does not come back for the object it kept: the
-// young waiter's bound (1 ms) finds it idle and hands it to the oldest waiter, not to itself.
+// young waiter's bound (0.5 ms) finds it idle and hands it to the oldest waiter, not to itself.
 // Without that the object would wait for a Get that may never come, while every waiter waits
-// (5 s here). The bound is loose: 1 s, where 1 ms plus a wake-up is expected. A kept object is
+// (5 s here). The bound is loose: 1 s, where 0.5 ms plus a wake-up is expected. A kept object is
 // idle until the bound collects it, so the Stats right after the Put show the rounds where the
-// Put kept it, as the rule needs the young waiter and the turn both younger than 1 ms.
+// Put kept it, as the rule needs the young waiter younger than 0.5 ms and the turn than 1 ms.
 TEST_P(GuaranteesTest, AnObjectKeptForAReturnerThatDoesNotComeBackGoesToTheOldestWaiter) {
   constexpr int kRounds = 10;
   int rounds_kept = 0;
   for (int round = 0; round < kRounds; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    SaturatedPool saturated(MakePool(Config(2)), /*young=*/true);
+    ContendedPool saturated(MakePool(Config(2)), /*young=*/true);
     const auto put_at = Clock::now();
     saturated.pool.Put(std::move(saturated.mine));  // and never Gets again
     if (saturated.pool.Stats().idle == 1) ++rounds_kept;
@@ -368,7 +374,7 @@ TEST_P(GuaranteesTest, AReturnerThatHeldItsObjectPastTheTurnsBoundHandsItOverAtO
   constexpr int kRounds = 5;
   for (int round = 0; round < kRounds; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    SaturatedPool saturated(MakePool(Config(2)), /*young=*/true, /*turn_age=*/Ms(5));
+    ContendedPool saturated(MakePool(Config(2)), /*young=*/true, /*turn_age=*/Ms(5));
     FakePool& pool = saturated.pool;
     pool.Put(std::move(saturated.mine));
     EXPECT_THROW(saturated.mine = pool.Get(Ms(0)), PoolTimeoutError)
@@ -377,10 +383,10 @@ TEST_P(GuaranteesTest, AReturnerThatHeldItsObjectPastTheTurnsBoundHandsItOverAtO
   }
 }
 
-// Saturated but with no young waiter, no bound would come to collect an object kept for a
+// With due waiters but no young one, no bound would come to collect an object kept for a
 // returner that does not come back: the Put hands it to the oldest waiter at once.
-TEST_P(GuaranteesTest, WithNoYoungWaiterASaturatedPoolHandsAReturnedObjectOverAtOnce) {
-  SaturatedPool saturated(MakePool(Config(2)), /*young=*/false);
+TEST_P(GuaranteesTest, WithNoYoungWaiterAReturnedObjectGoesToTheOldestWaiterAtOnce) {
+  ContendedPool saturated(MakePool(Config(2)), /*young=*/false);
   saturated.pool.Put(std::move(saturated.mine));  // and never Gets again
   EXPECT_TRUE(WaitUntil([&] { return saturated.oldest_got_at.load() != 0; }, Ms(1000)))
       << "the oldest waiter was not served within 1 s of the Put";

@@ -201,9 +201,9 @@ class PoolCore {
   // stack, or (over max_idle) out: returns the slot to close, or nullptr. `unused`: the slot was
   // never lent, so even a GetFresh waiter may have it as it is (others replace it).
   Slot* ShelveLocked(Slot* slot, bool unused);
-  // For a Put of a good slot: whether the pool is saturated (at least max_cap due waiters, and a
-  // young one whose bound will come), and this thread's turn (since its last wait here ended) has
-  // lasted less than kHandOffAfter and kept fewer than kTurn - 1 slots, so that it keeps this one
+  // For a Put of a good slot: whether a waiter is due (and a young one waits, whose bound will
+  // come), and this thread's turn (since its last wait here ended) has lasted less than
+  // kTurnBound and kept fewer than kTurn - 1 slots, so that it keeps this one
   // on the idle stack for its next Get instead of handing it to the oldest waiter. Counts the Put
   // in the calling thread's turn either way.
   bool ReturnerKeepsTurnLocked();
