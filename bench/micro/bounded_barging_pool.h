@@ -1,8 +1,9 @@
 // BoundedBargingPool<T>: a model of a wake-up design that does not yield the CPU, measured by
 // contention_bench (variant "bounded", not run by default). ChannelPool follows it since
-// 2026-12-04, adding turns for a saturated pool (pool_core.cc, "Contention"); before, its wake-up
-// handshake yielded, and on a machine busy with other work (--cpu_hogs) a yield could hand the
-// CPU to that work for a whole time slice (docs/contention.md, "On a busy machine").
+// 2026-12-04, adding turns while a waiter is due and a due bound of 0.5 ms, not 1 ms (since
+// 2026-12-05; pool_core.cc, "Contention"); before, its wake-up handshake yielded, and on a
+// machine busy with other work (--cpu_hogs) a yield could hand the CPU to that work for a whole
+// time slice (docs/contention.md, "On a busy machine").
 //
 // Young waiters wait as in HandWrittenPool: one condition_variable shared by all of them,
 // notified once per Put after unlocking, so running threads may take an object first and glibc
