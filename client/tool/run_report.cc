@@ -129,6 +129,7 @@ nlohmann::json ToJson(const RunReport& report) {
         {"wait_timeout_ms", pool.wait_timeout.count()},
         {"keepalive_ms", pool.keepalive_interval.count()},
         {"ping_skip_ms", pool.ping_skip_window.count()},
+        {"hand_off_after_us", pool.hand_off_after.count()},
     };
   } else if (config.mode == Mode::kHandwritten) {
     json["pool_options"] = {

@@ -74,6 +74,8 @@ DEFINE_int64(keepalive_ms, kPoolDefaults.keepalive_interval.count(),
              "Check idle connections in the background this often; 0 = never.");
 DEFINE_int64(ping_skip_ms, kPoolDefaults.ping_skip_window.count(),
              "Lend a connection used less than this long ago without the take-out probe.");
+DEFINE_int64(hand_off_after_us, kPoolDefaults.hand_off_after.count(),
+             "Hand returned connections to a call that has waited this long (microseconds).");
 DEFINE_int32(max_retries, kClientDefaults.retry.max_retries,
              "Further attempts after a connection-level failure (pool mode), 0..10.");
 
@@ -145,6 +147,7 @@ std::string FlagForField(const std::string& message) {
       {"PoolOptions.min_idle:", "--min-idle"},
       {"PoolOptions.keepalive_interval:", "--keepalive-ms"},
       {"PoolOptions.ping_skip_window:", "--ping-skip-ms"},
+      {"PoolOptions.hand_off_after:", "--hand-off-after-us"},
       {"ClientOptions.host:", "--server"},
       {"ClientOptions.port:", "--server"},
       {"ClientOptions.connect_timeout:", "--connect-timeout-ms"},
@@ -218,6 +221,7 @@ PoolOptions ReadPoolOptions(int threads) {
   pool.wait_timeout = milliseconds(FLAGS_wait_timeout_ms);
   pool.keepalive_interval = milliseconds(FLAGS_keepalive_ms);
   pool.ping_skip_window = milliseconds(FLAGS_ping_skip_ms);
+  pool.hand_off_after = std::chrono::microseconds(FLAGS_hand_off_after_us);
   // With --endpoints, ServicePool labels each endpoint's series with its endpoint.
   if (FLAGS_metrics || FLAGS_metrics_port != -1) pool.metrics_name = "user_client";
   ValidateNamingFlag(ValidatePoolOptions, pool);

@@ -16,9 +16,10 @@ constexpr std::chrono::hours kForever{24 * 365 * 100};
 
 // `d` in the clock's unit, within [0, kForever]: a longer duration means "practically forever".
 // (Options validation rejects negative durations; a negative wait means "do not wait".)
-constexpr Clock::duration Capped(std::chrono::milliseconds d) {
-  if (d <= std::chrono::milliseconds::zero()) return Clock::duration::zero();
-  return d >= kForever ? Clock::duration(kForever) : Clock::duration(d);
+template <class Rep, class Period>
+constexpr Clock::duration Capped(std::chrono::duration<Rep, Period> d) {
+  if (d <= d.zero()) return Clock::duration::zero();
+  return d >= kForever ? Clock::duration(kForever) : std::chrono::duration_cast<Clock::duration>(d);
 }
 
 }  // namespace internal

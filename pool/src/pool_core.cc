@@ -24,12 +24,12 @@
 // exchange on Put; nothing when off.
 //
 // Contention (issue 13, docs/contention.md). A Get that finds nothing free queues a Waiter.
-// Young waiters (waiting less than kHandOffAfter) share one condition variable, State::young_cv,
-// which a Put notifies once per freed slot after unlocking, and push the slot back to the idle
-// stack: running threads may take it first, so throughput does not collapse into a context
-// switch per Get, as with the one condition variable of the pool users write by hand (glibc's
-// pthread_cond_signal also serves waiters woken earlier before later ones). A waiter that has
-// waited kHandOffAfter is due: it waits on its own condition variable, and Puts hand it slots,
+// Young waiters (waiting less than PoolOptions::hand_off_after) share one condition variable,
+// State::young_cv, which a Put notifies once per freed slot after unlocking, and push the slot back
+// to the idle stack: running threads may take it first, so throughput does not collapse into a
+// context switch per Get, as with the one condition variable of the pool users write by hand
+// (glibc's pthread_cond_signal also serves waiters woken earlier before later ones). A waiter that
+// has waited hand_off_after is due: it waits on its own condition variable, and Puts hand it slots,
 // oldest first, so no waiter is passed over for long (the policy of Go's sync.Mutex). Whatever
 // frees capacity (a Discard, a failed create, a closed expired slot) wakes a waiter the same way.
 // No Put waits for anyone: the pool before 2026-12-04 made a Put yield until the waiter it woke
@@ -45,7 +45,7 @@
 // slot x kTurn holds). Where threads queue for slots (16 threads on 4), waiters soon become due
 // and the pool settles into turns: 1.5-1.9 context switches per cycle against the hand-written
 // pool's 2.7, whose woken waiters often find the slot taken back (2026-12-05, 1.06-1.20x its
-// throughput). Where they queue for CPUs instead (64 on 16), waits rarely reach kHandOffAfter
+// throughput). Where they queue for CPUs instead (64 on 16), waits rarely reach hand_off_after
 // and the shared condition variable serves them as before. Turns were first kept to saturated
 // pools (max_cap due waiters): then 16 on 4 sat at 0.81-0.93x. A turn also ends kTurnBound
 // after the wait that began it, so that only short holds, where a wake-up costs about as much
@@ -54,6 +54,19 @@
 // left 512 threads on 4 at 0.66-0.69x, and one set to a multiple of the FIFO wait reached 0.81x
 // at a fairness of 0.24 (threads that kept a slot kept it for the whole bound). Waiter records
 // are owned by the core and reused (pool_state.h), so a notifier may touch one after unlocking.
+//
+// hand_off_after, 0.5 ms by default. Without turns (the model, bench/micro/
+// bounded_barging_pool.h, 2026-12-04) 400 us cost 64 / 16 / 50 a wait p99 of 0.71 ms and 1 ms
+// was needed; with turns whenever a waiter is due (2026-12-05) 0.5 ms is what lets a pool where
+// threads queue for objects (16 / 4 / 20) settle into turns: 1.06-1.20x the hand-written pool's
+// throughput, where 1 ms (its waiters rarely reach it) left it at 0.89-1.00x, 5 ms at
+// 0.97-1.00x, and 250 us made more of 64 / 16 / 50's rare waits due (0.89-0.93x). It is an
+// option because where threads queue for the CPUs as well (bench/e2e, 64 client threads on 16
+// connections, the server on the same 2 vCPUs) waits pass 0.5 ms by queueing alone, and the
+// hand-offs and turns that follow keep a third of the Gets waiting: 0.70-0.75x the hand-written
+// pool's throughput for 0.55x its p99, where 5 ms gave 1.00x at its p99. No rule the pool can
+// see told the two kinds apart (a FIFO share of returns, the barges past a waiter, the delay
+// before a handed slot is picked up: docs/contention.md); the user can.
 #include <thriftpool/internal/coarse_clock.h>
 #include <thriftpool/internal/pool_core.h>
 #include <thriftpool/pool_errors.h>
@@ -72,15 +85,6 @@ namespace thriftpool {
 namespace internal {
 namespace {
 
-// How long a waiter may be passed over by running threads before it is due: then Puts hand it
-// slots, oldest first (a returner's turn aside). Without turns (the model, bench/micro/
-// bounded_barging_pool.h, 2026-12-04) 400 us cost 64 / 16 / 50 a wait p99 of 0.71 ms and 1 ms
-// was needed; with turns whenever a waiter is due (2026-12-05, docs/contention.md) 0.5 ms is
-// what lets a pool where threads queue for objects (16 / 4 / 20) settle into turns: 1.06-1.20x
-// the hand-written pool's throughput, where 1 ms (its waiters rarely reach it) left it at
-// 0.89-1.00x, and 250 us made more of 64 / 16 / 50's rare waits due (0.89-0.93x).
-constexpr std::chrono::microseconds kHandOffAfter{500};
-
 // While a waiter is due, how many Gets in a row a running thread may serve from its own returns
 // (ReturnerKeepsTurnLocked). contention_bench, saturated rows (64 / 4 / 20, 256 / 8 / 100,
 // 512 / 4 / 20), 2026-12-04: with 1 (strict hand-off) 0.66-0.77x the hand-written pool's
@@ -89,8 +93,8 @@ constexpr std::chrono::microseconds kHandOffAfter{500};
 constexpr unsigned kTurn = 3;
 
 // A turn also ends this long after the wait that began it, so that only short holds, where a
-// wake-up costs about as much as the hold, are kept. 0.5 ms (kHandOffAfter) cut 512 / 4 / 20
-// from 0.98-1.31x to 0.92-1.03x and 64 / 4 / 20 from 1.00-1.10x to 0.96-1.02x (2026-12-05).
+// wake-up costs about as much as the hold, are kept. 0.5 ms (hand_off_after's default) cut 512 / 4
+// / 20 from 0.98-1.31x to 0.92-1.03x and 64 / 4 / 20 from 1.00-1.10x to 0.96-1.02x (2026-12-05).
 constexpr std::chrono::milliseconds kTurnBound{1};
 
 // The calling thread's turn: when its last wait in `pool` ended, and how many of its Puts since
@@ -143,6 +147,7 @@ PoolCore::PoolCore(const PoolOptions& options, std::unique_ptr<ObjectHooks> hook
       max_lifetime_(Capped(options.max_lifetime)),
       keepalive_interval_(Capped(options.keepalive_interval)),
       ping_skip_window_(Capped(options.ping_skip_window)),
+      hand_off_after_(Capped(options.hand_off_after)),
       hooks_(std::move(hooks)),
       take_out_check_(hooks_->HasTakeOutCheck()),
       needs_time_(options.idle_timeout.count() > 0 || options.max_lifetime.count() > 0 ||
@@ -703,14 +708,14 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
         ++st.counters.wait_timeouts;
         throw PoolTimeoutError(TimeoutMessage(wait, options_.max_cap));
       }
-      if (!me->due && now >= me->since + kHandOffAfter) BecomeDueLocked(me);
+      if (!me->due && now >= me->since + hand_off_after_) BecomeDueLocked(me);
       lock.Flush();
       if (me->due) {
         me->cv.wait_until(lock.raw(), deadline,
                           [&] { return me->handed != nullptr || me->woken || st.closed; });
       } else {
         // Woken by a Put (or not: glibc picks one of the young), by Release, or at the bound.
-        st.young_cv.wait_until(lock.raw(), std::min(deadline, me->since + kHandOffAfter));
+        st.young_cv.wait_until(lock.raw(), std::min(deadline, me->since + hand_off_after_));
       }
       continue;
     }
@@ -725,7 +730,7 @@ bool PoolCore::ReturnerKeepsTurnLocked() {
   const State& st = *state_;
   Turn& turn = this_thread_turn;
   if (turn.pool != this) turn = {this, 0, Clock::time_point()};
-  // A young waiter's bound (kHandOffAfter at most) takes the slot if this thread does not come
+  // A young waiter's bound (hand_off_after at most) takes the slot if this thread does not come
   // back for it: with none, the slot could sit idle while every other thread waits. The turn's
   // own time bound keeps turns to short holds ("Contention" above: with 50 ms holds, waiters
   // with a 100 ms timeout timed out in turn, tests/faults/exhaustion_test).

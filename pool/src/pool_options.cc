@@ -16,6 +16,11 @@ void RequireNonNegative(std::chrono::milliseconds value, const char* field) {
           "must not be negative (got " + std::to_string(value.count()) + " ms)");
 }
 
+void RequireNonNegative(std::chrono::microseconds value, const char* field) {
+  Require(value.count() >= 0, field,
+          "must not be negative (got " + std::to_string(value.count()) + " us)");
+}
+
 }  // namespace
 
 void ValidatePoolOptions(const PoolOptions& options) {
@@ -32,6 +37,7 @@ void ValidatePoolOptions(const PoolOptions& options) {
   RequireNonNegative(options.idle_timeout, "idle_timeout");
   RequireNonNegative(options.max_lifetime, "max_lifetime");
   RequireNonNegative(options.wait_timeout, "wait_timeout");
+  RequireNonNegative(options.hand_off_after, "hand_off_after");
   RequireNonNegative(options.keepalive_interval, "keepalive_interval");
   RequireNonNegative(options.ping_skip_window, "ping_skip_window");
   RequireNonNegative(options.leak_detection_threshold, "leak_detection_threshold");

@@ -21,7 +21,7 @@ namespace internal {
 // A Get that found nothing free. A record owned by State (waiters), reused by later waits and
 // never freed before the core: a thread that notified a waiter notifies its `cv` after unlocking.
 // Every field is guarded by the pool's mutex, which is also the mutex the waits use. A young
-// waiter waits on State::young_cv, shared; once it has waited kHandOffAfter it is due and waits
+// waiter waits on State::young_cv, shared; once it has waited hand_off_after it is due and waits
 // on its own `cv`, for a slot handed to it or a wake-up meant for it.
 struct PoolCore::Waiter {
   Waiter() = default;
@@ -31,7 +31,7 @@ struct PoolCore::Waiter {
   Waiter* prev = nullptr;
   Waiter* next = nullptr;
   bool queued = false;         // in the FIFO queue
-  bool due = false;            // has waited kHandOffAfter: Puts hand slots to it
+  bool due = false;            // has waited hand_off_after: Puts hand slots to it
   bool woken = false;          // due, told to try again, has not run yet (counted in State::woken)
   bool notify_listed = false;  // in State::to_notify
   Slot* handed = nullptr;      // a slot passed straight to this waiter (counted in out)

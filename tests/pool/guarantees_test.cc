@@ -393,6 +393,71 @@ TEST_P(GuaranteesTest, WithNoYoungWaiterAReturnedObjectGoesToTheOldestWaiterAtOn
   EXPECT_EQ(saturated.Finish(), saturated.my_id);
 }
 
+// hand_off_after 0: a waiter is due as soon as it queues, so the Put right after hands it the
+// object, and the returner's Get(0) at once after finds nothing. (With the default a waiter is
+// due after 0.5 ms; the tests above cover that.) The waiter keeps the object until the gate
+// opens, so that it cannot come back for the returner to take.
+TEST_P(GuaranteesTest, WithHandOffAfterZeroAReturnedObjectGoesToTheWaiterAtOnce) {
+  constexpr int kRounds = 10;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    PoolOptions options = Config(2);
+    options.hand_off_after = std::chrono::microseconds(0);
+    FakePool& pool = MakePool(options);
+    FakeLease other = pool.Get();
+    FakeLease mine = pool.Get();
+    const int my_id = mine->id();
+    Gate gate;
+    std::future<int> waiter = GetIdAndHoldAsync(pool, gate);
+    ASSERT_TRUE(WaitForWaiters(pool, 1));
+    pool.Put(std::move(mine));
+    EXPECT_THROW(mine = pool.Get(Ms(0)), PoolTimeoutError)
+        << "the returner took its object back ahead of a waiter due at once";
+    gate.Open();
+    EXPECT_EQ(waiter.get(), my_id) << "the waiter did not get the returned object";
+  }
+}
+
+// hand_off_after at its largest: a waiter is never due, so a running thread may take a returned
+// object ahead of it however long it has waited (here 20 ms, 40 times the default), as in a
+// hand-written pool; the waiter is served once the object is free when it runs. The returner's
+// Get(0) races with the waiter that Put woke, which needs a wake-up to run: the returner wins
+// at least once in 10 rounds (with the default it never may: the waiter is due, and the Put
+// hands it the object). The waiter keeps what it gets until the gate opens, so that a Get(0)
+// that succeeds went ahead of it.
+TEST_P(GuaranteesTest, WithTheLargestHandOffAfterARunningThreadMayGoAheadOfAnOldWaiter) {
+  constexpr int kRounds = 10;
+  int taken_back = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    PoolOptions options = Config(2);
+    options.hand_off_after = std::chrono::microseconds::max();
+    FakePool& pool = MakePool(options);
+    FakeLease other = pool.Get();
+    FakeLease mine = pool.Get();
+    const int my_id = mine->id();
+    Gate gate;
+    std::atomic<Clock::rep> got_at{0};
+    std::future<int> waiter = GetIdAndHoldAsync(pool, gate, &got_at);
+    ASSERT_TRUE(WaitForWaiters(pool, 1));
+    std::this_thread::sleep_for(Ms(20));
+    pool.Put(std::move(mine));
+    try {
+      mine = pool.Get(Ms(0));
+      EXPECT_EQ(mine->id(), my_id);
+      ++taken_back;
+      pool.Put(std::move(mine));
+    } catch (const PoolTimeoutError&) {
+      // The woken waiter ran first and took it.
+    }
+    EXPECT_TRUE(WaitUntil([&] { return got_at.load() != 0; }, Ms(1000)))
+        << "the waiter was not served within 1 s of the object's last return";
+    gate.Open();
+    EXPECT_EQ(waiter.get(), my_id);
+  }
+  EXPECT_GT(taken_back, 0) << "the returner never went ahead of the waiter";
+}
+
 // A woken waiter that does not run (here: its thread held in a signal handler, so the wake-up
 // reaches it but it cannot go on) does not hold its notifier back: the Put returns at once (the
 // pool before 2026-12-04 yielded for up to 10 ms here, and on a machine busy with other work a

@@ -94,6 +94,9 @@ INSTANTIATE_TEST_SUITE_P(
                     [](PoolOptions& o) { o.keepalive_interval = kNegative; }, "keepalive_interval"},
         OptionsCase{"NegativePingSkipWindow",
                     [](PoolOptions& o) { o.ping_skip_window = kNegative; }, "ping_skip_window"},
+        OptionsCase{"NegativeHandOffAfter",
+                    [](PoolOptions& o) { o.hand_off_after = std::chrono::microseconds(-1); },
+                    "hand_off_after"},
         OptionsCase{"JitterBelowZero", [](PoolOptions& o) { o.lifetime_jitter = -0.01; },
                     "lifetime_jitter"},
         OptionsCase{"JitterAboveHalf", [](PoolOptions& o) { o.lifetime_jitter = 0.51; },
@@ -136,6 +139,8 @@ INSTANTIATE_TEST_SUITE_P(
         OptionsCase{"JitterZero", [](PoolOptions& o) { o.lifetime_jitter = 0.0; }, ""},
         OptionsCase{"JitterHalf", [](PoolOptions& o) { o.lifetime_jitter = 0.5; }, ""},
         OptionsCase{"WaitTimeoutZero", [](PoolOptions& o) { o.wait_timeout = Ms(0); }, ""},
+        OptionsCase{"HandOffAfterZero",
+                    [](PoolOptions& o) { o.hand_off_after = std::chrono::microseconds(0); }, ""},
         OptionsCase{"LeakDetectionThresholdOneMs",
                     [](PoolOptions& o) { o.leak_detection_threshold = Ms(1); }, ""},
         OptionsCase{"EveryDurationAtItsLargest",
@@ -143,6 +148,7 @@ INSTANTIATE_TEST_SUITE_P(
                       o.idle_timeout = o.max_lifetime = o.wait_timeout = Ms::max();
                       o.keepalive_interval = o.ping_skip_window = Ms::max();
                       o.leak_detection_threshold = Ms::max();
+                      o.hand_off_after = std::chrono::microseconds::max();
                     },
                     ""}),
     CaseName);

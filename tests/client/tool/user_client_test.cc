@@ -363,6 +363,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlags{{"--initial-cap", "3", "--max-idle", "2"}, "--initial-cap"},
         BadFlags{{"--min-idle", "-1"}, "--min-idle"},
         BadFlags{{"--wait-timeout-ms", "-1"}, "--wait-timeout-ms"},
+        BadFlags{{"--hand-off-after-us", "-1"}, "--hand-off-after-us"},
         BadFlags{{"--recv-timeout-ms", "-1"}, "--recv-timeout-ms"},
         BadFlags{{"--transport", "udp"}, "--transport"},
         BadFlags{{"--protocol", "json"}, "--protocol"},

@@ -226,7 +226,7 @@ class PoolCore {
   // (nor about to be).
   bool FreeableLocked() const;
   void EnqueueLocked(Waiter* waiter, bool at_front);
-  // A young waiter has waited kHandOffAfter: from now on it waits on its own condition variable,
+  // A young waiter has waited hand_off_after: from now on it waits on its own condition variable,
   // and Puts hand it slots.
   void BecomeDueLocked(Waiter* waiter);
   void DequeueLocked(Waiter* waiter);
@@ -247,6 +247,7 @@ class PoolCore {
   const Clock::duration max_lifetime_;
   const Clock::duration keepalive_interval_;
   const Clock::duration ping_skip_window_;
+  const Clock::duration hand_off_after_;
   const std::unique_ptr<ObjectHooks> hooks_;
   const bool take_out_check_;
   // Whether Acquire/Return need a clock reading at all (timeouts, checks or upkeep are on).
