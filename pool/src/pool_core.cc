@@ -45,9 +45,10 @@
 // slot x kTurn holds). Where threads queue for slots (16 threads on 4), waiters soon become due
 // and the pool settles into turns: 1.5-1.9 context switches per cycle against the hand-written
 // pool's 2.7, whose woken waiters often find the slot taken back (2026-12-05, 1.06-1.20x its
-// throughput). Where they queue for CPUs instead (64 on 16), waits rarely reach hand_off_after
-// and the shared condition variable serves them as before. Turns were first kept to saturated
-// pools (max_cap due waiters): then 16 on 4 sat at 0.81-0.93x. A turn also ends kTurnBound
+// throughput). Where they queue for CPUs instead (contention_bench's 64 on 16), waits rarely
+// reach hand_off_after and the shared condition variable serves them as before (end to end they
+// do reach it: below). Turns were first kept to saturated pools (max_cap due waiters): then
+// 16 on 4 sat at 0.81-0.93x. A turn also ends kTurnBound
 // after the wait that began it, so that only short holds, where a wake-up costs about as much
 // as the hold, are kept: a waiter is passed over for about one hold more, not kTurn - 1 holds of
 // 50 ms (waiters with a 100 ms timeout timed out in turn). A bound in time did not: 2 or 5 ms
@@ -93,8 +94,9 @@ namespace {
 constexpr unsigned kTurn = 3;
 
 // A turn also ends this long after the wait that began it, so that only short holds, where a
-// wake-up costs about as much as the hold, are kept. 0.5 ms (hand_off_after's default) cut 512 / 4
-// / 20 from 0.98-1.31x to 0.92-1.03x and 64 / 4 / 20 from 1.00-1.10x to 0.96-1.02x (2026-12-05).
+// wake-up costs about as much as the hold, are kept. 0.5 ms (hand_off_after's default) cut
+// 512 / 4 / 20 from 0.98-1.31x to 0.92-1.03x and 64 / 4 / 20 from 1.00-1.10x to 0.96-1.02x
+// (2026-12-05).
 constexpr std::chrono::milliseconds kTurnBound{1};
 
 // The calling thread's turn: when its last wait in `pool` ended, and how many of its Puts since

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace thriftpool {
 namespace {
@@ -11,14 +12,16 @@ void Require(bool ok, const char* field, const std::string& why) {
   if (!ok) throw std::invalid_argument(std::string("PoolOptions.") + field + ": " + why);
 }
 
-void RequireNonNegative(std::chrono::milliseconds value, const char* field) {
+// The options' durations are in milliseconds, but for hand_off_after in microseconds; the
+// message names the field's own unit.
+template <class Duration>
+void RequireNonNegative(Duration value, const char* field) {
+  static_assert(std::is_same<Duration, std::chrono::milliseconds>::value ||
+                    std::is_same<Duration, std::chrono::microseconds>::value,
+                "a unit this function names");
+  const char* unit = std::is_same<Duration, std::chrono::milliseconds>::value ? " ms)" : " us)";
   Require(value.count() >= 0, field,
-          "must not be negative (got " + std::to_string(value.count()) + " ms)");
-}
-
-void RequireNonNegative(std::chrono::microseconds value, const char* field) {
-  Require(value.count() >= 0, field,
-          "must not be negative (got " + std::to_string(value.count()) + " us)");
+          "must not be negative (got " + std::to_string(value.count()) + unit);
 }
 
 }  // namespace
