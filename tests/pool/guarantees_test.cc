@@ -736,6 +736,27 @@ TEST_P(GuaranteesTest, ReleaseWhileAGetFreshWaitsWakesItWithPoolClosedError) {
   EXPECT_LT(MsSince(start), 2000.0);
 }
 
+// Release wakes a waiter whichever way it waits: on its own condition variable (due at once,
+// hand_off_after 0) or on the young waiters' shared one until a bound 100 years away (the cap).
+TEST_P(GuaranteesTest, ReleaseWakesAWaiterAtEitherEndOfHandOffAfter) {
+  for (const auto hand_off_after :
+       {std::chrono::microseconds(0), std::chrono::microseconds::max()}) {
+    SCOPED_TRACE("hand_off_after " + std::to_string(hand_off_after.count()) + " us");
+    PoolOptions options = Config(2);
+    options.hand_off_after = hand_off_after;
+    FakePool& pool = MakePool(options);
+    FakeLease a = pool.Get();
+    FakeLease b = pool.Get();
+    std::future<int> waiter = GetIdAsync(pool, Ms(5000));
+    ASSERT_TRUE(WaitForWaiters(pool, 1));
+    std::this_thread::sleep_for(Ms(5));  // well past the bound of 0: due
+    const auto start = Clock::now();
+    pool.Release();
+    EXPECT_THROW(waiter.get(), PoolClosedError);
+    EXPECT_LT(MsSince(start), 2000.0);
+  }
+}
+
 // A closer that blocks keeps its object's place under max_cap until it returns; then the waiter
 // creates. A Release meanwhile neither waits for it nor closes anything twice.
 TEST_P(GuaranteesTest, ABlockingCloserHoldsItsPlaceThenLetsTheWaiterCreate) {
