@@ -24,12 +24,12 @@
 // exchange on Put; nothing when off.
 //
 // Contention (issue 13, docs/contention.md). A Get that finds nothing free queues a Waiter.
-// Young waiters (waiting less than PoolOptions::hand_off_after) share one condition variable,
-// State::young_cv, which a Put notifies once per freed slot after unlocking, and push the slot back
-// to the idle stack: running threads may take it first, so throughput does not collapse into a
-// context switch per Get, as with the one condition variable of the pool users write by hand
-// (glibc's pthread_cond_signal also serves waiters woken earlier before later ones). A waiter that
-// has waited hand_off_after is due: it waits on its own condition variable, and Puts hand it slots,
+// Young waiters (waiting less than PoolOptions::hand_off_after, or 7 holds: below) share one
+// condition variable, State::young_cv, which a Put notifies once per freed slot after unlocking,
+// and push the slot back to the idle stack: running threads may take it first, so throughput does
+// not collapse into a context switch per Get, as with the one condition variable of the pool users
+// write by hand (glibc's pthread_cond_signal also serves waiters woken earlier before later ones).
+// A waiter past that bound is due: it waits on its own condition variable, and Puts hand it slots,
 // oldest first, so no waiter is passed over for long (the policy of Go's sync.Mutex). Whatever
 // frees capacity (a Discard, a failed create, a closed expired slot) wakes a waiter the same way.
 // No Put waits for anyone: the pool before 2026-12-04 made a Put yield until the waiter it woke
@@ -61,13 +61,24 @@
 // was needed; with turns whenever a waiter is due (2026-12-05) 0.5 ms is what lets a pool where
 // threads queue for objects (16 / 4 / 20) settle into turns: 1.06-1.20x the hand-written pool's
 // throughput, where 1 ms (its waiters rarely reach it) left it at 0.89-1.00x, 5 ms at
-// 0.97-1.00x, and 250 us made more of 64 / 16 / 50's rare waits due (0.89-0.93x). It is an
-// option because where threads queue for the CPUs as well (bench/e2e, 64 client threads on 16
-// connections, the server on the same 2 vCPUs) waits pass 0.5 ms by queueing alone, and the
-// hand-offs and turns that follow keep a third of the Gets waiting: 0.70-0.75x the hand-written
-// pool's throughput for 0.55x its p99, where 5 ms gave 1.00x at its p99. No rule the pool can
-// see told the two kinds apart (a FIFO share of returns, the barges past a waiter, the delay
-// before a handed slot is picked up: docs/contention.md); the user can.
+// 0.97-1.00x, and 250 us made more of 64 / 16 / 50's rare waits due (0.89-0.93x).
+// Where threads queue for the CPUs as well (bench/e2e: 64 client threads on 16 connections, the
+// server on the same 2 vCPUs), waits pass 0.5 ms by queueing alone; the hand-offs and turns that
+// follow keep a third of the Gets waiting, and each wait costs a sleep and a wake-up on CPUs that
+// have none to spare: 0.70-0.77x the hand-written pool's throughput, where 5 ms gave 1.00x at its
+// p99. No rule counting returns or barges told the two kinds apart, nor did the mean wait or the
+// delay before a handed slot is picked up (docs/contention.md). The hold does, by what the
+// hand-offs do to it: on CPUs kept busy by wake-ups every call takes longer (end to end 250 us
+// a hold while barging, 380 us in the convoy), while a hold that waits for a timer or a backend
+// elsewhere does not (16 / 4 / 20: 76 us). So a waiter is due after kHoldsBeforeDue mean holds
+// if that is longer than hand_off_after (DueAfterLocked): 16 / 4 / 20 keeps its 0.5 ms (7 holds
+// are 0.53 ms), while the convoy lengthens its own bound to 2.6 ms and ends (1.7 ms then holds
+// it off: 0.99-1.01x the hand-written pool end to end, at its p99). A fixed 2 ms did not: the
+// pool stayed in the convoy in some runs (0.83x [0.67-1.13]). 10 holds (0.76 ms) cost
+// 16 / 4 / 20 its turns (0.93-0.99x). The stretch is capped at kMaxDueStretch x hand_off_after
+// (5 ms by default), so a pool of 50 ms calls still hands off within 5 ms, and hand_off_after 0
+// stays strict FIFO. Holds are timed only for take-outs under contention (two precise clock
+// readings, under the lock that such a Get and Put take anyway).
 #include <thriftpool/internal/coarse_clock.h>
 #include <thriftpool/internal/pool_core.h>
 #include <thriftpool/pool_errors.h>
@@ -98,6 +109,13 @@ constexpr unsigned kTurn = 3;
 // 512 / 4 / 20 from 0.98-1.31x to 0.92-1.03x and 64 / 4 / 20 from 1.00-1.10x to 0.96-1.02x
 // (2026-12-05).
 constexpr std::chrono::milliseconds kTurnBound{1};
+
+// A waiter is due after hand_off_after, or after this many mean holds if that is longer
+// (DueAfterLocked), but never after more than kMaxDueStretch x hand_off_after. Where threads
+// queue for the CPUs as well as for slots, hand-offs lengthen every hold, so the bound grows
+// until the queue stops becoming due by queueing alone ("hand_off_after" above).
+constexpr int kHoldsBeforeDue = 7;
+constexpr int kMaxDueStretch = 10;
 
 // The calling thread's turn: when its last wait in `pool` ended, and how many of its Puts since
 // kept their slot while due waiters waited. One per thread, for the pool it last waited in or
@@ -150,6 +168,9 @@ PoolCore::PoolCore(const PoolOptions& options, std::unique_ptr<ObjectHooks> hook
       keepalive_interval_(Capped(options.keepalive_interval)),
       ping_skip_window_(Capped(options.ping_skip_window)),
       hand_off_after_(Capped(options.hand_off_after)),
+      // In double: microseconds::max() x 10 would overflow.
+      max_due_after_(Capped(std::chrono::duration<double, std::micro>(options.hand_off_after) *
+                            kMaxDueStretch)),
       hooks_(std::move(hooks)),
       take_out_check_(hooks_->HasTakeOutCheck()),
       needs_time_(options.idle_timeout.count() > 0 || options.max_lifetime.count() > 0 ||
@@ -452,6 +473,7 @@ bool PoolCore::TryPark(Slot* slot, Clock::time_point now) {
   if (parking_blocked_.load(std::memory_order_relaxed)) return false;
   slot->returned_at = slot->checked_at = now;
   slot->returned_by = ThisThreadNumber();
+  slot->taken_at = Clock::time_point();  // taken under the lock, returned without: no hold
   std::atomic<std::uintptr_t>& spot = SpotOf(slot->returned_by).slot;
   const std::uintptr_t parked = reinterpret_cast<std::uintptr_t>(slot);
   std::uintptr_t empty = 0;
@@ -631,7 +653,11 @@ Slot* PoolCore::CheckOutLocked(Lock& lock, Slot* slot, Waiter* waiter, Clock::ti
     lock.lock();
     if (st.closed) reason = &PoolStats::closed_on_release;
   }
-  if (reason == nullptr) return slot;
+  if (reason == nullptr) {
+    // A hold for mean_hold, timed only under contention: nothing for the uncontended paths.
+    if (waiter != nullptr || st.head != nullptr) slot->taken_at = Clock::now();
+    return slot;
+  }
   if (waiter != nullptr && !waiter->queued && !st.closed) EnqueueLocked(waiter, /*at_front=*/true);
   --st.out;
   ForgetLocked(slot, reason);
@@ -696,6 +722,7 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
         me = NewWaiterLocked();
         me->mode = mode;
         me->since = now;
+        me->due_at = now + DueAfterLocked();
         ++st.counters.wait_count;
         EnqueueLocked(me, /*at_front=*/false);
       } else if (!me->queued) {
@@ -710,14 +737,14 @@ Slot* PoolCore::AcquireSlow(Lock& lock, std::chrono::milliseconds wait, AcquireM
         ++st.counters.wait_timeouts;
         throw PoolTimeoutError(TimeoutMessage(wait, options_.max_cap));
       }
-      if (!me->due && now >= me->since + hand_off_after_) BecomeDueLocked(me);
+      if (!me->due && now >= me->due_at) BecomeDueLocked(me);
       lock.Flush();
       if (me->due) {
         me->cv.wait_until(lock.raw(), deadline,
                           [&] { return me->handed != nullptr || me->woken || st.closed; });
       } else {
         // Woken by a Put (or not: glibc picks one of the young), by Release, or at the bound.
-        st.young_cv.wait_until(lock.raw(), std::min(deadline, me->since + hand_off_after_));
+        st.young_cv.wait_until(lock.raw(), std::min(deadline, me->due_at));
       }
       continue;
     }
@@ -741,6 +768,10 @@ bool PoolCore::ReturnerKeepsTurnLocked() {
                      Clock::now() - turn.began < kTurnBound;
   turn.kept = keeps ? turn.kept + 1 : 0;
   return keeps;
+}
+
+Clock::duration PoolCore::DueAfterLocked() const {
+  return std::clamp(state_->mean_hold * kHoldsBeforeDue, hand_off_after_, max_due_after_);
 }
 
 void PoolCore::BecomeDueLocked(Waiter* waiter) {
@@ -822,6 +853,10 @@ void PoolCore::ReturnLocked(Slot* slot, bool broken, Clock::time_point now) noex
   Lock lock(*this);
   State& st = *state_;
   --st.out;
+  if (slot->taken_at != Clock::time_point()) {
+    st.mean_hold +=
+        (Clock::now() - std::exchange(slot->taken_at, Clock::time_point()) - st.mean_hold) / 16;
+  }
   Slot* to_close = slot;
   if (st.closed) {
     ForgetLocked(slot, &PoolStats::closed_on_release);

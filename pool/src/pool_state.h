@@ -21,8 +21,8 @@ namespace internal {
 // A Get that found nothing free. A record owned by State (waiters), reused by later waits and
 // never freed before the core: a thread that notified a waiter notifies its `cv` after unlocking.
 // Every field is guarded by the pool's mutex, which is also the mutex the waits use. A young
-// waiter waits on State::young_cv, shared; once it has waited hand_off_after it is due and waits
-// on its own `cv`, for a slot handed to it or a wake-up meant for it.
+// waiter waits on State::young_cv, shared; once it has waited DueAfterLocked() it is due and
+// waits on its own `cv`, for a slot handed to it or a wake-up meant for it.
 struct PoolCore::Waiter {
   Waiter() = default;
   Waiter(const Waiter&) = delete;
@@ -31,13 +31,14 @@ struct PoolCore::Waiter {
   Waiter* prev = nullptr;
   Waiter* next = nullptr;
   bool queued = false;         // in the FIFO queue
-  bool due = false;            // has waited hand_off_after: Puts hand slots to it
+  bool due = false;            // has waited DueAfterLocked(): Puts hand slots to it
   bool woken = false;          // due, told to try again, has not run yet (counted in State::woken)
   bool notify_listed = false;  // in State::to_notify
   Slot* handed = nullptr;      // a slot passed straight to this waiter (counted in out)
   bool handed_unused = false;  // `handed` was never lent (a refill): a kFresh waiter may keep it
   AcquireMode mode = AcquireMode::kAny;  // kFresh: given a used slot, it replaces it
   Clock::time_point since;               // when it started waiting (precise clock)
+  Clock::time_point due_at;              // since + DueAfterLocked() when it queued
   std::condition_variable cv;            // waited on once due
 };
 
@@ -71,6 +72,9 @@ struct alignas(64) PoolCore::State {
   std::size_t waiting = 0;
   std::size_t young = 0;  // of them, not due yet: they wait on young_cv
   std::size_t woken = 0;  // due waiters told to try again that have not run yet
+  // Moving average (1/16 weight) of how long slots taken out under contention stayed out (Slot::
+  // taken_at): what DueAfterLocked counts in. Zero until the first such return.
+  Clock::duration mean_hold{0};
   // Shared by the young waiters, as a hand-written pool's one condition variable is by all of
   // its waiters: glibc's pthread_cond_signal waits for the waiters it woke earlier before it
   // switches groups, and that is what serves woken waiters ahead of running threads

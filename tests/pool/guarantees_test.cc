@@ -32,6 +32,9 @@ class GuaranteesTest : public PoolTest, public ::testing::WithParamInterface<boo
   static PoolOptions Config(std::size_t max_cap) {
     return Caps(max_cap, GetParam() ? max_cap : max_cap - 1);
   }
+  // A pool of 2 whose calls hold their object long (below), both objects out: `*other` and
+  // `*mine`.
+  FakePool& PoolWithLongHolds(FakeLease* other, FakeLease* mine);
 };
 
 std::string ConfigName(const ::testing::TestParamInfo<bool>& info) {
@@ -241,6 +244,34 @@ std::future<int> GetIdAndHoldAsync(FakePool& pool, const Gate& gate,
   });
 }
 
+// A waiter queues for `pool`'s last object, `mine`; after it has waited `waited`, this thread
+// returns the object and at once asks for it again with Get(0). True if it got it back ahead of
+// the waiter (then it returns it again). Either way the waiter must be served within 1 s of the
+// object's last return; it keeps the object until then, so a Get(0) that succeeds went ahead.
+bool ReturnerGoesAheadOfAWaiter(FakePool& pool, FakeLease mine, Ms waited) {
+  const int my_id = mine->id();
+  Gate gate;
+  std::atomic<Clock::rep> got_at{0};
+  std::future<int> waiter = GetIdAndHoldAsync(pool, gate, &got_at);
+  EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 1; }));
+  std::this_thread::sleep_for(waited);
+  pool.Put(std::move(mine));
+  bool went_ahead = false;
+  try {
+    mine = pool.Get(Ms(0));
+    EXPECT_EQ(mine->id(), my_id);
+    went_ahead = true;
+    pool.Put(std::move(mine));
+  } catch (const PoolTimeoutError&) {
+    // Handed to the waiter, or the woken waiter ran first.
+  }
+  EXPECT_TRUE(WaitUntil([&] { return got_at.load() != 0; }, Ms(1000)))
+      << "the waiter was not served within 1 s of the object's last return";
+  gate.Open();
+  EXPECT_EQ(waiter.get(), my_id);
+  return went_ahead;
+}
+
 // A pool of max_cap 2 (from `pool`, made with GuaranteesTest::Config(2)) with due waiters: the
 // test's thread holds `other`, and `mine`, which a Put has just handed to it at the end of a
 // wait (its turn starts then); `due` waiters (1 or 2; 2, as many as max_cap, is saturated) that
@@ -434,28 +465,71 @@ TEST_P(GuaranteesTest, WithTheLargestHandOffAfterARunningThreadMayGoAheadOfAnOld
     options.hand_off_after = std::chrono::microseconds::max();
     FakePool& pool = MakePool(options);
     FakeLease other = pool.Get();
-    FakeLease mine = pool.Get();
-    const int my_id = mine->id();
-    Gate gate;
-    std::atomic<Clock::rep> got_at{0};
-    std::future<int> waiter = GetIdAndHoldAsync(pool, gate, &got_at);
-    ASSERT_TRUE(WaitForWaiters(pool, 1));
-    std::this_thread::sleep_for(Ms(20));
-    pool.Put(std::move(mine));
-    try {
-      mine = pool.Get(Ms(0));
-      EXPECT_EQ(mine->id(), my_id);
-      ++taken_back;
-      pool.Put(std::move(mine));
-    } catch (const PoolTimeoutError&) {
-      // The woken waiter ran first and took it.
-    }
-    EXPECT_TRUE(WaitUntil([&] { return got_at.load() != 0; }, Ms(1000)))
-        << "the waiter was not served within 1 s of the object's last return";
-    gate.Open();
-    EXPECT_EQ(waiter.get(), my_id);
+    if (ReturnerGoesAheadOfAWaiter(pool, pool.Get(), Ms(20))) ++taken_back;
   }
   EXPECT_GT(taken_back, 0) << "the returner never went ahead of the waiter";
+}
+
+// hand_off_after 1 ms, and a mean hold of about 10 ms, so that a waiter is due after 10 ms (7
+// holds, but at most 10 x hand_off_after). Two threads take turns on one object, 12 times each,
+// each holding it 10 ms while the other waits (holds are timed only under contention).
+FakePool& GuaranteesTest::PoolWithLongHolds(FakeLease* other, FakeLease* mine) {
+  constexpr Ms kHold(10);
+  constexpr int kTurns = 12;
+  PoolOptions options = Config(2);
+  options.hand_off_after = std::chrono::milliseconds(1);
+  FakePool& pool = MakePool(options);
+  *other = pool.Get();
+  *mine = pool.Get();
+  std::future<void> partner = std::async(std::launch::async, [&pool, kHold] {
+    for (int i = 0; i < kTurns; ++i) {
+      FakeLease lease = pool.Get(Ms(5000));
+      std::this_thread::sleep_for(kHold);
+      pool.Put(std::move(lease));
+    }
+  });
+  for (int i = 0; i < kTurns; ++i) {
+    std::this_thread::sleep_for(kHold);
+    pool.Put(std::move(*mine));
+    *mine = pool.Get(Ms(5000));
+  }
+  pool.Put(std::move(*mine));
+  partner.get();
+  *mine = pool.Get(Ms(0));
+  return pool;
+}
+
+// Where calls hold their object long, a waiter that has waited hand_off_after has not been passed
+// over, only queued: it is due after 7 mean holds instead. Here, having waited 3 ms (3 x
+// hand_off_after, a third of its bound), it is still young: the returner may take the object
+// back, at least once in 10 rounds (the woken waiter races it). Were the waiter due, the Put
+// would hand it the object every time.
+TEST_P(GuaranteesTest, WithLongHoldsAWaiterPastHandOffAfterIsNotDueYet) {
+  constexpr int kRounds = 10;
+  int went_ahead = 0;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    FakeLease other;
+    FakeLease mine;
+    FakePool& pool = PoolWithLongHolds(&other, &mine);
+    if (ReturnerGoesAheadOfAWaiter(pool, std::move(mine), Ms(3))) ++went_ahead;
+  }
+  EXPECT_GT(went_ahead, 0) << "a waiter past hand_off_after was due although holds are long";
+}
+
+// ... but never after more than 10 x hand_off_after: having waited 40 ms (4 x the cap, less
+// than its 7 holds of about 10 ms), the waiter is due, and the Put hands it the object, in every
+// round.
+TEST_P(GuaranteesTest, WithLongHoldsAWaiterIsDueAfterTenTimesHandOffAfter) {
+  constexpr int kRounds = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    FakeLease other;
+    FakeLease mine;
+    FakePool& pool = PoolWithLongHolds(&other, &mine);
+    EXPECT_FALSE(ReturnerGoesAheadOfAWaiter(pool, std::move(mine), Ms(40)))
+        << "the returner took its object back ahead of a waiter past 10 x hand_off_after";
+  }
 }
 
 // A woken waiter that does not run (here: its thread held in a signal handler, so the wake-up

@@ -49,6 +49,10 @@ struct Slot {
   // The thread that returned it last, by its ThisThreadNumber() (see PopIdleLocked); no thread's
   // number at first. A thread that takes over an exited one's number inherits its preference.
   std::size_t returned_by = ~std::size_t{0};
+  // Precise: when a take-out under contention (a waiter queued, or the taker one) lent it; zero
+  // otherwise. Its return under the lock turns it into a hold for State::mean_hold; a return to a
+  // parking spot clears it. Written, like returned_by, by whoever has the slot.
+  Clock::time_point taken_at;
   // While lent out, with metrics or leak detection on: when it was lent (coarse clock, ns since
   // its epoch, lowest bit clear; 0 when not lent), plus kLeakReported once the upkeep reported
   // it; and the file and line of the Get. Atomic: the upkeep reads them while the lease is out.
@@ -226,8 +230,11 @@ class PoolCore {
   // (nor about to be).
   bool FreeableLocked() const;
   void EnqueueLocked(Waiter* waiter, bool at_front);
-  // A young waiter has waited hand_off_after: from now on it waits on its own condition variable,
-  // and Puts hand it slots.
+  // How long a waiter that queues now waits before it is due: hand_off_after, or kHoldsBeforeDue
+  // mean holds if that is longer, but at most kMaxDueStretch x hand_off_after (pool_core.cc).
+  Clock::duration DueAfterLocked() const;
+  // A young waiter has waited DueAfterLocked(): from now on it waits on its own condition
+  // variable, and Puts hand it slots.
   void BecomeDueLocked(Waiter* waiter);
   void DequeueLocked(Waiter* waiter);
   // Takes `waiter` off the queue, counts its wait, and gives its record back for reuse. Called by
@@ -248,6 +255,7 @@ class PoolCore {
   const Clock::duration keepalive_interval_;
   const Clock::duration ping_skip_window_;
   const Clock::duration hand_off_after_;
+  const Clock::duration max_due_after_;  // hand_off_after_ x kMaxDueStretch, capped
   const std::unique_ptr<ObjectHooks> hooks_;
   const bool take_out_check_;
   // Whether Acquire/Return need a clock reading at all (timeouts, checks or upkeep are on).
