@@ -35,14 +35,13 @@ struct PoolOptions {
   std::chrono::milliseconds wait_timeout{5000};
   // How long running threads may take returned connections ahead of a waiting Get before the
   // waiter is due: then returns are handed to the oldest due waiter (after a returner's short
-  // turn: README.md, "Guarantees"). Shorter: a shorter tail of waits, paid with wake-ups. The
-  // default suits threads that queue for connections; where they queue for the CPUs as well
-  // (many more busy threads than cores), waits pass it by queueing alone and the hand-offs cost
-  // throughput: 64 client threads on 16 connections on 2 vCPUs ran at 0.70-0.75x a hand-written
-  // pool with the default and at 1.00x with 5 ms, at its tail (README.md, "Sizing the pool").
-  // 0: every waiter is due at once (strict FIFO, a wake-up per contended Get); the 100-year cap:
-  // never due (waiters are woken as in a hand-written pool, and may be passed over until
-  // wait_timeout). Microseconds, unlike the other durations.
+  // turn: README.md, "Guarantees"). Where calls hold their connection long, a wait of a few calls
+  // is queueing, not being passed over: a waiter is then due after 7 times the pool's mean hold
+  // (timed under contention) if that is longer, but never after more than 10 x hand_off_after
+  // (5 ms by default). Shorter: a shorter tail of waits, paid with wake-ups. 0: every waiter is
+  // due at once (strict FIFO, a wake-up per contended Get); the 100-year cap: never due (waiters
+  // are woken as in a hand-written pool, and may be passed over until wait_timeout).
+  // Microseconds, unlike the other durations.
   std::chrono::microseconds hand_off_after{500};
 
   // Background upkeep (one thread per pool, only when one of these or the timeouts above is set).
