@@ -470,9 +470,10 @@ TEST_P(GuaranteesTest, WithTheLargestHandOffAfterARunningThreadMayGoAheadOfAnOld
   EXPECT_GT(taken_back, 0) << "the returner never went ahead of the waiter";
 }
 
-// hand_off_after 1 ms, and a mean hold of about 10 ms, so that a waiter is due after 10 ms (7
-// holds, but at most 10 x hand_off_after). Two threads take turns on one object, 12 times each,
-// each holding it 10 ms while the other waits (holds are timed only under contention).
+// hand_off_after 1 ms, and a mean hold of 7-10 ms (the average starts from 0), so that a waiter
+// is due after 10 ms (7 holds, 50-70 ms, but at most 10 x hand_off_after). Two threads take
+// turns on one object, 12 times each, each holding it 10 ms while the other waits (holds are
+// timed only under contention).
 FakePool& GuaranteesTest::PoolWithLongHolds(FakeLease* other, FakeLease* mine) {
   constexpr Ms kHold(10);
   constexpr int kTurns = 12;
@@ -518,8 +519,7 @@ TEST_P(GuaranteesTest, WithLongHoldsAWaiterPastHandOffAfterIsNotDueYet) {
 }
 
 // ... but never after more than 10 x hand_off_after: having waited 40 ms (4 x the cap, less
-// than its 7 holds of about 10 ms), the waiter is due, and the Put hands it the object, in every
-// round.
+// than 7 mean holds), the waiter is due, and the Put hands it the object, in every round.
 TEST_P(GuaranteesTest, WithLongHoldsAWaiterIsDueAfterTenTimesHandOffAfter) {
   constexpr int kRounds = 4;
   for (int round = 0; round < kRounds; ++round) {
