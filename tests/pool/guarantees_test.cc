@@ -35,6 +35,12 @@ class GuaranteesTest : public PoolTest, public ::testing::WithParamInterface<boo
   // A pool of 2 whose calls hold their object long (below), both objects out: `*other` and
   // `*mine`.
   FakePool& PoolWithLongHolds(FakeLease* other, FakeLease* mine);
+  // A waiter queues for `pool`'s last object, `mine`; after it has waited `waited`, this thread
+  // returns the object and at once asks for it again with Get(0). True if it got it back ahead
+  // of the waiter (then it returns it again). Either way the waiter must be served within 1 s of
+  // the object's last return; it keeps the object until then, so a Get(0) that succeeds went
+  // ahead.
+  bool ReturnerGoesAheadOfAWaiter(FakePool& pool, FakeLease mine, Ms waited);
 };
 
 std::string ConfigName(const ::testing::TestParamInfo<bool>& info) {
@@ -244,16 +250,12 @@ std::future<int> GetIdAndHoldAsync(FakePool& pool, const Gate& gate,
   });
 }
 
-// A waiter queues for `pool`'s last object, `mine`; after it has waited `waited`, this thread
-// returns the object and at once asks for it again with Get(0). True if it got it back ahead of
-// the waiter (then it returns it again). Either way the waiter must be served within 1 s of the
-// object's last return; it keeps the object until then, so a Get(0) that succeeds went ahead.
-bool ReturnerGoesAheadOfAWaiter(FakePool& pool, FakeLease mine, Ms waited) {
+bool GuaranteesTest::ReturnerGoesAheadOfAWaiter(FakePool& pool, FakeLease mine, Ms waited) {
   const int my_id = mine->id();
   Gate gate;
   std::atomic<Clock::rep> got_at{0};
   std::future<int> waiter = GetIdAndHoldAsync(pool, gate, &got_at);
-  EXPECT_TRUE(WaitUntil([&] { return pool.Stats().waiting == 1; }));
+  EXPECT_TRUE(WaitForWaiters(pool, 1));
   std::this_thread::sleep_for(waited);
   pool.Put(std::move(mine));
   bool went_ahead = false;
