@@ -13,6 +13,9 @@
 //   bounded      BoundedBargingPool (bounded_barging_pool.h), not run by default: a model of
 //                waking without yielding (a shared condition_variable, then hand-offs to waiters
 //                that have waited 1 ms), which ChannelPool now follows
+//   control      HandWrittenPool again, not run by default: an A/A test. Its ratios to
+//                `handwritten`, and the targets it meets or misses against it, are what the
+//                run's noise alone gives, the bar any difference of the pool's must clear
 // Reported per variant: cycles per second, the wait's p50 / p99 / max, the loop's p50 / p99 (the
 // time from one Get's start to the thread's next: wait + hold + Put + waiting for a CPU, i.e.
 // what each request of a thread-per-request caller spends; the wait alone leaves out where a
@@ -303,7 +306,7 @@ class ObjectPoolUnderTest final : public PoolUnderTest {
 std::unique_ptr<PoolUnderTest> MakePool(const std::string& variant, std::size_t max_cap) {
   if (variant == "parked") return std::make_unique<ChannelPoolUnderTest>(max_cap, false);
   if (variant == "locked") return std::make_unique<ChannelPoolUnderTest>(max_cap, true);
-  if (variant == "handwritten") {
+  if (variant == "handwritten" || variant == "control") {
     return std::make_unique<ObjectPoolUnderTest<tool::HandWrittenPool<Obj>>>(
         max_cap, [] { return std::make_unique<Obj>(); });
   }
@@ -314,7 +317,7 @@ std::unique_ptr<PoolUnderTest> MakePool(const std::string& variant, std::size_t 
     return std::make_unique<ObjectPoolUnderTest<BoundedBargingPool<Obj>>>(max_cap);
   }
   throw std::invalid_argument("--variants: unknown variant '" + variant +
-                              "' (parked, locked, handwritten, handshake, bounded)");
+                              "' (parked, locked, handwritten, handshake, bounded, control)");
 }
 
 double Percentile(std::vector<std::int64_t>& sorted, double p) {

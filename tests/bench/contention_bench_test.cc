@@ -1,7 +1,8 @@
-// bench/micro/contention_bench, run briefly: every variant's line, the --json and --dat records
-// hold what they say (a cycle's wait + Put is never shorter than its wait or its Put alone; the
-// means of wait, hold and Put fit in the mean loop), --cpu_hogs' processes burn CPU and end with
-// the run, and bad flags exit 2 naming the flag.
+// bench/micro/contention_bench, run briefly: every variant's line (the control's judged against
+// the hand-written pool), the --json and --dat records hold what they say (a cycle's wait + Put
+// is never shorter than its wait or its Put alone; the means of wait, hold and Put fit in the
+// mean loop), --cpu_hogs' processes burn CPU and end with the run, and bad flags exit 2 naming
+// the flag.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -127,6 +128,26 @@ TEST(ContentionBenchTest, TheModelVariantsServeEveryGet) {
     }
   }
   EXPECT_EQ(records.size(), 2u * 2);  // rows x variants
+}
+
+// The control is a second hand-written pool, judged against the first as the pool's variants are
+// (its ratio and verdict are the run's noise): its lines carry both, the hand-written pool's not.
+TEST(ContentionBenchTest, TheControlIsJudgedAgainstTheHandWrittenPool) {
+  const ProcessResult run = RunBench(
+      {"--rows=8/2/0,32/2/0", "--seconds=0.1", "--rounds=1", "--variants=control,handwritten"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const std::vector<std::string> lines = Lines(run.out);
+  ASSERT_EQ(lines.size(), 1u + 2 * 2) << run.out;  // the header, then 2 variants per row
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    SCOPED_TRACE(lines[i]);
+    const bool control = i % 2 == 1;
+    EXPECT_NE(lines[i].find(control ? " control " : " handwritten "), std::string::npos);
+    const char* regime = i <= 2 ? "moderate)" : "saturated)";  // 8 on 2, then 32 on 2
+    const bool judged = lines[i].find("MET (" + std::string(regime)) != std::string::npos ||
+                        lines[i].find("MISSED (" + std::string(regime)) != std::string::npos;
+    EXPECT_EQ(judged, control);
+    EXPECT_EQ(lines[i].find("x, ") != std::string::npos, control);
+  }
 }
 
 double ChildrenCpuSeconds() {
