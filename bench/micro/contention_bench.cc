@@ -35,7 +35,8 @@
 //             fairness >= 0.8;
 //   saturated (threads >= 16 x max_cap): wait p99 <= 0.5x its p99, throughput >= 0.75x,
 //             fairness >= 0.5.
-// --json FILE appends one JSON object per run (every round), for plots.
+// --json FILE appends one JSON object per run (every round), for plots, with the columns and the
+// spread of the threads' cycle counts (cycles_cv: standard deviation / mean).
 // --cpu_hogs N runs N CPU-bound processes beside the benchmark, as other work on a shared machine
 // would: on 2 vCPUs, 2 of them show how each pool copes when a CPU is not there for the asking
 // (docs/contention.md, "On a busy machine").
@@ -51,6 +52,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -125,6 +127,10 @@ struct RunResult {
   double held_mean_us = 0;
   double put_mean_us = 0;
   double fairness = 0;
+  // The spread of the threads' cycle counts: their standard deviation / their mean. Fairness is
+  // the extreme pair of `threads` counts; with a spread from the scheduler alone it falls as
+  // threads grow and rises as --seconds does, which this tells apart from a pool's preferences.
+  double cycles_cv = 0;
   double cpu_us_per_cycle = 0;  // the process's CPU time (user + system) per cycle
   // The process's context switches per cycle, voluntary and not: the hold's sleep is one, and
   // each wake-up of a waiter (whether it then finds an object or sleeps again) one more.
@@ -419,6 +425,14 @@ RunResult RunOnce(const std::string& variant, const Row& row) {
   result.held_mean_us = mean_us(held_ns);
   result.put_mean_us = mean_us(all_puts);
   result.fairness = *most == 0 ? 0 : static_cast<double>(*fewest) / static_cast<double>(*most);
+  if (total > 0) {
+    const double mean = static_cast<double>(total) / row.threads;
+    double squares = 0;
+    for (const std::uint64_t count : cycles) {
+      squares += (static_cast<double>(count) - mean) * (static_cast<double>(count) - mean);
+    }
+    result.cycles_cv = std::sqrt(squares / row.threads) / mean;
+  }
   result.timeouts = timeouts.load();
   result.cpu_us_per_cycle = total == 0 ? 0 : cpu * 1e6 / static_cast<double>(total);
   result.switches_per_cycle =
@@ -488,6 +502,7 @@ void AppendJson(const Row& row, int round, const RunResult& r) {
                                {"held_mean_us", r.held_mean_us},
                                {"put_mean_us", r.put_mean_us},
                                {"fairness", r.fairness},
+                               {"cycles_cv", r.cycles_cv},
                                {"cpu_hogs", FLAGS_cpu_hogs},
                                {"timeouts", r.timeouts},
                                {"cpu_us_per_cycle", r.cpu_us_per_cycle},

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -87,6 +88,12 @@ TEST(ContentionBenchTest, ReportsEveryVariantAndWritesConsistentRecords) {
     const double fairness = r.at("fairness").get<double>();
     EXPECT_GT(fairness, 0);
     EXPECT_LE(fairness, 1);
+    // No count lies further from the mean than sqrt(threads - 1) standard deviations, so the
+    // spread bounds how far apart the fewest and the most can be.
+    const double spread =
+        r.at("cycles_cv").get<double>() * std::sqrt(r.at("threads").get<double>() - 1);
+    EXPECT_GE(r.at("cycles_cv").get<double>(), 0);
+    EXPECT_GE(fairness + 1e-9, (1 - spread) / (1 + spread));
   }
   EXPECT_EQ(records.size(), 2u * 2 * 3);  // rows x rounds x variants
 
