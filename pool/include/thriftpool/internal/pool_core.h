@@ -42,7 +42,7 @@ class ObjectHooks {
 // One pooled object and its times. Allocated when the object is created, freed when it is closed.
 // On cache lines of its own: every return writes its times and returner, and two slots in one
 // line, lent to threads on different CPUs, made each return miss on the other's line
-// (contention_bench, 64 / 16, 24 paired rounds against the hand-written pool: 1-1.5% more
+// (contention_bench, 64 / 16, paired rounds against the hand-written pool: 0.8-2.1% more
 // throughput and 1-2% less CPU per cycle than without the alignment, docs/contention.md).
 struct alignas(64) Slot {
   void* object = nullptr;
