@@ -45,8 +45,8 @@ struct PoolCore::Waiter {
 // Aligned to a cache line, so that nothing else shares its lines. A Get or a Put under the lock
 // reads four of them: closed, idle and out; head; the notification counts (Lock::unlock); open
 // and refill_requested (min_idle). Packing those into two lines, young_cv on lines of its own,
-// did not move contention_bench (2026-12-05, docs/contention.md), so the fields stay in the order
-// that explains them.
+// did not move contention_bench (2026-12-05), nor did moving the mutex onto those lines
+// (2026-12-06, docs/contention.md), so the fields stay in the order that explains them.
 struct alignas(64) PoolCore::State {
   bool closed = false;  // Release has run
   // The ChannelPool is gone: free the core once out, creating and closing are all 0.
