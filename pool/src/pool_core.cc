@@ -12,9 +12,13 @@
 // or waits), as do the upkeep and Release. Waiters are never passed over: while one waits,
 // parking_blocked_ sends every Put through the lock, and a returner re-reads it after parking (the
 // waiter sets it before sweeping), so one of the two always sees the other.
-// Parking is off when max_idle < max_cap or min_idle > 0; then Acquire locks, pops the most
-// recently returned slot (or, among the few most recent, the one this thread returned last), and
-// unlocks; Return locks, pushes it back, unlocks.
+// Parking is off when max_idle < max_cap, and blocked while min_idle > 0 and the pool has room to
+// create: a take-out there may have to ask the upkeep for a refill, which a lock-free one cannot.
+// At max_cap no refill can be made, so a min_idle pool parks there (until 2026-12-06 min_idle
+// turned parking off altogether: contention_bench's locked rows at 64 / 16 ran at 0.95x the
+// hand-written pool, now as the parked ones, docs/contention.md). Without parking, Acquire locks,
+// pops the most recently returned slot (or, among the few most recent, the one this thread
+// returned last), and unlocks; Return locks, pushes it back, unlocks.
 // Either way: no allocation (the idle vector is reserved for max_cap, a Waiter exists only once a
 // Get has to wait), no logging (but one line when a lease reported as a leak ends), no
 // std::function call unless a pinger is set, and at most one clock reading on each side, of the
@@ -176,7 +180,7 @@ PoolCore::PoolCore(const PoolOptions& options, std::unique_ptr<ObjectHooks> hook
       needs_time_(options.idle_timeout.count() > 0 || options.max_lifetime.count() > 0 ||
                   options.keepalive_interval.count() > 0 ||
                   (take_out_check_ && options.ping_skip_window.count() > 0)),
-      parking_(options.max_idle == options.max_cap && options.min_idle == 0),
+      parking_(options.max_idle == options.max_cap),
       spots_(parking_ ? std::make_unique<ParkingSpot[]>(kSpots) : nullptr),
       metrics_(options.metrics_name.empty() ? nullptr : std::make_unique<Metrics>()),
       leak_threshold_(Capped(options.leak_detection_threshold)),
@@ -202,6 +206,10 @@ PoolCore::PoolCore(const PoolOptions& options, std::unique_ptr<ObjectHooks> hook
   } catch (...) {
     for (Slot* slot : state_->idle) CloseObject(slot);
     throw;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    RefreshParkingLocked();  // min_idle with room left: a take-out may need a refill
   }
   if (NeedsUpkeep()) upkeep_ = std::thread([this] { UpkeepLoop(); });
 }
@@ -253,6 +261,7 @@ void PoolCore::CloseSlot(Slot* slot) noexcept {
   State& st = *state_;
   --st.closing;
   if (!ok) ++st.counters.close_errors;
+  RefreshParkingLocked();
   WakeWaiterIfUsefulLocked();
   RequestRefillIfUsefulLocked();
   const bool free_core = FreeableLocked();
@@ -458,7 +467,8 @@ Slot* PoolCore::TryParked(Clock::time_point* started, Clock::time_point* coarse_
   Lock lock(*this);
   State& st = *state_;
   if (reason == nullptr) {
-    // Blocked by a waiter (this running thread may go first, as in AcquireSlow) or by Release.
+    // Blocked by a waiter (this running thread may go first, as in AcquireSlow), by room for a
+    // refill (RefreshParkingLocked), or by Release.
     if (!st.closed) return slot;
     reason = &PoolStats::closed_on_release;
   }
@@ -527,7 +537,7 @@ std::size_t PoolCore::ParkedCountLocked() const {
 void PoolCore::RefreshParkingLocked() {
   if (!parking_) return;
   State& st = *state_;
-  const bool blocked = st.closed || st.waiting > 0;
+  const bool blocked = st.closed || st.waiting > 0 || (options_.min_idle > 0 && HasRoomLocked());
   if (parking_blocked_.load(std::memory_order_relaxed) != blocked) {
     parking_blocked_.store(blocked, std::memory_order_seq_cst);
     if (!blocked) st.spots_clear = false;
@@ -811,6 +821,7 @@ Slot* PoolCore::CreateUnlocked(Lock& lock, Slot* replaced) {
     --st.closing;
   }
   ++st.creating;
+  RefreshParkingLocked();
   lock.unlock();
   const bool replaced_closed_cleanly = replaced == nullptr || CloseObject(replaced);
   void* object;
@@ -821,6 +832,7 @@ Slot* PoolCore::CreateUnlocked(Lock& lock, Slot* replaced) {
     --st.creating;
     ++st.counters.create_failures;
     if (!replaced_closed_cleanly) ++st.counters.close_errors;
+    RefreshParkingLocked();
     WakeWaiterIfUsefulLocked();
     throw;
   }

@@ -138,6 +138,7 @@ void PoolCore::UpkeepOnce(Lock& lock) {
     refills = std::min(options_.min_idle - ready, RoomLocked());
     st.creating += refills;
     st.refilling += refills;
+    RefreshParkingLocked();
   }
   if (expired.empty() && to_check.empty() && refills == 0) return;
 
@@ -170,6 +171,7 @@ void PoolCore::UpkeepOnce(Lock& lock) {
       const std::size_t unused = refills - made;
       st.creating -= unused;
       st.refilling -= unused;
+      RefreshParkingLocked();
       ++st.counters.create_failures;
       st.refill_backoff = std::clamp(st.refill_backoff * 2, kFirstBackoff, kMaxBackoff);
       st.refill_not_before = CoarseClock::Now() + st.refill_backoff;

@@ -79,7 +79,7 @@ TEST_F(ConcurrencyTest, CallbacksNeverRunUnderThePoolLock) {
 
 struct StressCase {
   std::string name;
-  std::size_t max_idle;  // of max_cap 3; below it, or min_idle above 0, turns parking off
+  std::size_t max_idle;  // of max_cap 3; below it turns parking off, as min_idle does below max_cap
   bool expiring;         // short idle_timeout / max_lifetime and keepalive in the background
   std::size_t min_idle;  // with expiring
 };

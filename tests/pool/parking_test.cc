@@ -232,6 +232,74 @@ TEST_F(ParkingTest, ReleaseClosesParkedObjects) {
   EXPECT_THROW(pool.Get(Ms(0)), PoolClosedError);
 }
 
+// With min_idle, a take-out of a parked object could not ask the upkeep for a refill. At max_cap
+// no refill can be made, so Puts park there as with min_idle 0: another thread's Get takes the
+// idle object on the stack, not the one this thread just returned. (The upkeep also moves parked
+// objects to the stack when it runs: the test starts once its refills are done.)
+TEST_F(ParkingTest, AMinIdlePoolAtMaxCapParks) {
+  PoolOptions options = Caps(2, 2);
+  options.min_idle = 1;
+  FakePool& pool = MakePool(options);
+  ASSERT_TRUE(WaitUntil([&] { return pool.Len() == 1; })) << "no refill to min_idle";
+  FakeLease lease = pool.Get();
+  FakeConn* returned = lease.get();
+  ASSERT_TRUE(WaitUntil([&] { return pool.Len() == 1; })) << "no refill after the take-out";
+  ASSERT_EQ(pool.Stats().open, 2u);
+  pool.Put(std::move(lease));
+  FakeConn* others = nullptr;
+  InAnotherThread([&] {
+    FakeLease lease = pool.Get(Ms(0));
+    others = lease.get();
+  });
+  EXPECT_NE(others, returned);
+  FakeLease again = pool.Get(Ms(0));
+  EXPECT_EQ(again.get(), returned);
+  EXPECT_EQ(registry_->created(), 2);
+}
+
+// Below max_cap, a take-out of the last idle objects must ask for a refill, so a min_idle pool
+// keeps returns on the idle stack, where the next Get of any thread pops them.
+TEST_F(ParkingTest, AMinIdlePoolWithRoomDoesNotPark) {
+  PoolOptions options = Caps(4, 4);
+  options.min_idle = 1;
+  FakePool& pool = MakePool(options);
+  ASSERT_TRUE(WaitUntil([&] { return pool.Len() == 1; })) << "no refill to min_idle";
+  FakeConn* returned = nullptr;
+  {
+    FakeLease lease = pool.Get();
+    returned = lease.get();
+    ASSERT_TRUE(WaitUntil([&] { return pool.Len() == 1; })) << "no refill after the take-out";
+  }
+  ASSERT_EQ(pool.Stats().open, 2u);
+  FakeConn* others = nullptr;
+  InAnotherThread([&] {
+    FakeLease lease = pool.Get(Ms(0));
+    others = lease.get();
+  });
+  EXPECT_EQ(others, returned);
+}
+
+// At max_cap a min_idle pool parks; when a close makes room, parking stops and the upkeep counts
+// the parked object as idle (no refill for it), and the next take-out below min_idle is refilled.
+TEST_F(ParkingTest, AMinIdlePoolRefillsOnceACloseMakesRoomWhileAnObjectIsParked) {
+  PoolOptions options = Caps(2, 2);
+  options.min_idle = 1;
+  options.initial_cap = 2;
+  FakePool& pool = MakePool(options);
+  { FakeLease lease = pool.Get(); }  // parked in this thread's spot
+  InAnotherThread([&] {
+    FakeLease lease = pool.Get(Ms(0));
+    lease.MarkBroken();
+  });
+  EXPECT_TRUE(WaitUntil([&] { return registry_->closed() == 1; }));
+  EXPECT_EQ(pool.Stats().open, 1u);
+  EXPECT_EQ(pool.Len(), 1u);
+  FakeLease lease = pool.Get(Ms(0));
+  EXPECT_TRUE(WaitUntil([&] { return pool.Len() == 1; })) << "not refilled";
+  EXPECT_EQ(pool.Stats().open, 2u);
+  EXPECT_EQ(registry_->created(), 3);
+}
+
 // A Get that waits blocks parking; a Put racing with it must not leave the object parked while
 // the waiter sleeps. With one object and four threads, a lost object would show as a timeout.
 TEST_F(ParkingTest, AWaiterIsNeverLeftAsleepWhileAnObjectIsParked) {

@@ -37,11 +37,12 @@ namespace thriftpool {
 // check keeps its place and its deadline; expiry holds at the moment of hand-out, after the
 // pinger ran.
 // Thread-safety: every member function may be called from any thread at once.
-// Cost: with max_idle == max_cap and min_idle == 0 (the defaults), Put parks the object for the
-// calling thread and that thread's next Get takes it back, both without the pool's lock, so
-// threads that each hold one connection at a time share nothing; a Get that finds nothing of its
-// own takes what other threads parked before it creates or waits. Otherwise Get and Put take the
-// pool's lock briefly.
+// Cost: with max_idle == max_cap (the default), Put parks the object for the calling thread and
+// that thread's next Get takes it back, both without the pool's lock, so threads that each hold
+// one connection at a time share nothing; a Get that finds nothing of its own takes what other
+// threads parked before it creates or waits. With max_idle < max_cap, and with min_idle > 0 while
+// the pool has room to create (so that a take-out can ask for a refill), Get and Put take the
+// pool's lock briefly instead; a min_idle pool at max_cap parks.
 template <class T>
 class ChannelPool {
  public:

@@ -46,7 +46,8 @@ struct PoolOptions {
 
   // Background upkeep (one thread per pool, only when one of these or the timeouts above is set).
   // Idle connections kept ready, created in the background with back-off on failures. At most
-  // max_idle. Above 0, Get and Put take the pool's lock (see ChannelPool's "Cost").
+  // max_idle. Above 0, Get and Put take the pool's lock while fewer than max_cap connections
+  // exist (see ChannelPool's "Cost").
   std::size_t min_idle = 0;
   // Idle connections not checked for this long are checked in the background (keepalive pinger),
   // so a connection that died while idle is replaced before a caller meets it.

@@ -160,7 +160,8 @@ class PoolCore {
   // Before a Get creates or waits: moves slots parked by other threads to the idle stack and
   // returns whether there were any. When the Get would wait, first blocks parking.
   bool ClaimParkedLocked();
-  // parking_blocked_ = the pool is closed or a Get is waiting.
+  // parking_blocked_ = the pool is closed, a Get is waiting, or min_idle is set and there is room
+  // to create (a take-out may need a refill). Called wherever one of those changes.
   void RefreshParkingLocked();
   // The slow part of Return, under the lock.
   void ReturnLocked(Slot* slot, bool broken, Clock::time_point now) noexcept;
@@ -265,8 +266,8 @@ class PoolCore {
   // Whether Acquire/Return need a clock reading at all (timeouts, checks or upkeep are on).
   const bool needs_time_;
   // Whether Put parks slots for their thread: only when max_idle == max_cap (parked slots are
-  // idle ones the lock does not count) and min_idle == 0 (a take-out of a parked slot cannot ask
-  // for a refill).
+  // idle ones the lock does not count). With min_idle, parking is also blocked while there is
+  // room to create (RefreshParkingLocked): a take-out of a parked slot cannot ask for a refill.
   const bool parking_;
   const std::unique_ptr<ParkingSpot[]> spots_;  // lock-free; kSpots of them, none unless parking_
   const std::unique_ptr<Metrics> metrics_;      // lock-free; null unless metrics_name is set
