@@ -5,7 +5,11 @@
 // -> Put, for --seconds. Three variants run in the same binary, interleaved round by round so that
 // the VM's drift hits them alike:
 //   parked       ChannelPool with its defaults (max_idle == max_cap: the lock-free hot path)
-//   locked       ChannelPool with min_idle 1 (every Get and Put under the pool's lock)
+//   locked       ChannelPool with min_idle 1 (issue 13's "locked configuration": Get and Put
+//                under the pool's lock while there is room under max_cap for a refill; at
+//                max_cap, where no refill can be made, they park as with the defaults)
+//   stacked      ChannelPool with max_idle = max_cap - 1, not run by default: every Get and Put
+//                under the pool's lock, at max_cap too (needs max_cap >= 2)
 //   handwritten  HandWrittenPool (client/tool/handwritten_pool.h): mutex, LIFO vector,
 //                condition_variable notified once per Put
 //   handshake    HandshakePool (handshake_pool.h), not run by default: the wake-up handshake
@@ -255,9 +259,9 @@ auto Timed(Get get, nanoseconds* wait) {
 
 class ChannelPoolUnderTest final : public PoolUnderTest {
  public:
-  ChannelPoolUnderTest(std::size_t max_cap, bool locked)
+  explicit ChannelPoolUnderTest(const PoolOptions& options)
       : pool_(
-            Options(max_cap, locked), [] { return std::make_unique<Obj>(); }, [](Obj&) {}) {}
+            options, [] { return std::make_unique<Obj>(); }, [](Obj&) {}) {}
   bool Cycle(const timespec& hold, nanoseconds* wait, nanoseconds* held,
              nanoseconds* put) override {
     try {
@@ -274,13 +278,6 @@ class ChannelPoolUnderTest final : public PoolUnderTest {
   }
 
  private:
-  static PoolOptions Options(std::size_t max_cap, bool locked) {
-    PoolOptions options;
-    options.max_cap = options.max_idle = max_cap;
-    options.min_idle = locked ? 1 : 0;
-    options.wait_timeout = kWaitTimeout;
-    return options;
-  }
   ChannelPool<Obj> pool_;
 };
 
@@ -310,8 +307,22 @@ class ObjectPoolUnderTest final : public PoolUnderTest {
 };
 
 std::unique_ptr<PoolUnderTest> MakePool(const std::string& variant, std::size_t max_cap) {
-  if (variant == "parked") return std::make_unique<ChannelPoolUnderTest>(max_cap, false);
-  if (variant == "locked") return std::make_unique<ChannelPoolUnderTest>(max_cap, true);
+  PoolOptions options;
+  options.max_cap = options.max_idle = max_cap;
+  options.wait_timeout = kWaitTimeout;
+  if (variant == "parked") return std::make_unique<ChannelPoolUnderTest>(options);
+  if (variant == "locked") {
+    options.min_idle = 1;
+    return std::make_unique<ChannelPoolUnderTest>(options);
+  }
+  if (variant == "stacked") {
+    if (max_cap < 2) {
+      throw std::invalid_argument(
+          "--variants: stacked needs max_cap >= 2 (max_idle = max_cap - 1)");
+    }
+    options.max_idle = max_cap - 1;  // below max_cap: parking off
+    return std::make_unique<ChannelPoolUnderTest>(options);
+  }
   if (variant == "handwritten" || variant == "control") {
     return std::make_unique<ObjectPoolUnderTest<tool::HandWrittenPool<Obj>>>(
         max_cap, [] { return std::make_unique<Obj>(); });
@@ -322,8 +333,9 @@ std::unique_ptr<PoolUnderTest> MakePool(const std::string& variant, std::size_t 
   if (variant == "bounded") {
     return std::make_unique<ObjectPoolUnderTest<BoundedBargingPool<Obj>>>(max_cap);
   }
-  throw std::invalid_argument("--variants: unknown variant '" + variant +
-                              "' (parked, locked, handwritten, handshake, bounded, control)");
+  throw std::invalid_argument(
+      "--variants: unknown variant '" + variant +
+      "' (parked, locked, stacked, handwritten, handshake, bounded, control)");
 }
 
 double Percentile(std::vector<std::int64_t>& sorted, double p) {
@@ -542,9 +554,16 @@ int Main() {
   std::vector<Row> rows;
   for (const std::string& text : Split(FLAGS_rows, ',')) rows.push_back(ParseRow(text));
   const std::vector<std::string> variants = Split(FLAGS_variants, ',');
-  for (const std::string& variant : variants) MakePool(variant, 1);  // validates the names
+  // Validates the names, and each variant against each row (stacked needs max_cap >= 2).
+  for (const Row& row : rows) {
+    for (const std::string& variant : variants) MakePool(variant, row.max_cap);
+  }
   if (FLAGS_cpu_hogs < 0 || FLAGS_cpu_hogs > 64) {
     throw std::invalid_argument("--cpu_hogs must be within 0..64");
+  }
+  // Each row appends its line: a file left by an earlier run would be plotted with this one's.
+  if (!FLAGS_dat.empty() && !std::ofstream(FLAGS_dat, std::ios::trunc)) {
+    throw std::invalid_argument("--dat: cannot write " + FLAGS_dat);
   }
   // Long enough for every run, with a margin for the sorting between them.
   const auto runs = static_cast<double>(rows.size() * variants.size() * FLAGS_rounds);

@@ -114,27 +114,56 @@ TEST(ContentionBenchTest, ReportsEveryVariantAndWritesConsistentRecords) {
   }
 }
 
-// The two models that are not run by default (handshake_pool.h, bounded_barging_pool.h) serve
-// every Get: with 8 threads on 2 objects some Gets wait, past the bounded model's 1 ms hand-off
-// bound too, and none of them times out (the wait limit is 2 s).
-TEST(ContentionBenchTest, TheModelVariantsServeEveryGet) {
+// Runs the benchmark with `args` and a --json file, expects it to exit 0 with every run serving
+// every Get (cycles done, no timeout, every thread served), and returns its output and records.
+struct ServedRun {
+  std::string out;
+  std::vector<nlohmann::json> records;
+};
+ServedRun RunServingEveryGet(std::vector<std::string> args) {
   TempDir dir("contention_bench_test");
   const std::string json = (dir.path() / "runs.json").string();
-  const ProcessResult run = RunBench({"--rows=8/2/200,3/1/0", "--seconds=0.2", "--rounds=1",
-                                      "--variants=handshake,bounded", "--json=" + json});
-  ASSERT_EQ(run.exit_code, 0) << run.err;
-  const std::vector<nlohmann::json> records = JsonRecords(json);
-  for (const nlohmann::json& r : records) {
+  args.push_back("--json=" + json);
+  const ProcessResult run = RunBench(args);
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  ServedRun served{run.out, JsonRecords(json)};
+  for (const nlohmann::json& r : served.records) {
     SCOPED_TRACE(r.dump());
     EXPECT_GT(r.at("cycles_per_s").get<double>(), 0);
     EXPECT_EQ(r.at("timeouts").get<int>(), 0);
     EXPECT_GT(r.at("fairness").get<double>(), 0);
+  }
+  return served;
+}
+
+// The two models that are not run by default (handshake_pool.h, bounded_barging_pool.h) serve
+// every Get: with 8 threads on 2 objects some Gets wait, past the bounded model's 1 ms hand-off
+// bound too, and none of them times out (the wait limit is 2 s).
+TEST(ContentionBenchTest, TheModelVariantsServeEveryGet) {
+  const ServedRun run = RunServingEveryGet(
+      {"--rows=8/2/200,3/1/0", "--seconds=0.2", "--rounds=1", "--variants=handshake,bounded"});
+  EXPECT_EQ(run.records.size(), 2u * 2);  // rows x variants
+  for (const nlohmann::json& r : run.records) {
     // In the bounded model, a Get that waited longer than 1 ms was served as a due waiter.
     if (r.at("threads").get<int>() == 8) {
-      EXPECT_GT(r.at("wait_max_ms").get<double>(), 1.0);
+      EXPECT_GT(r.at("wait_max_ms").get<double>(), 1.0) << r.dump();
     }
   }
-  EXPECT_EQ(records.size(), 2u * 2);  // rows x variants
+}
+
+// The stacked variant (every Get and Put under the pool's lock) serves every Get and is judged
+// against the hand-written pool like the other ChannelPool variants.
+TEST(ContentionBenchTest, TheStackedVariantServesEveryGetAndIsJudged) {
+  const ServedRun run = RunServingEveryGet(
+      {"--rows=8/2/200", "--seconds=0.2", "--rounds=1", "--variants=stacked,handwritten"});
+  EXPECT_EQ(run.records.size(), 2u);  // rows x variants
+  const std::vector<std::string> lines = Lines(run.out);
+  ASSERT_EQ(lines.size(), 1u + 2) << run.out;  // the header, then 2 variants
+  EXPECT_NE(lines[1].find(" stacked "), std::string::npos) << run.out;
+  EXPECT_NE(lines[1].find("x, "), std::string::npos) << run.out;  // its ratio to handwritten
+  EXPECT_TRUE(lines[1].find("MET (moderate)") != std::string::npos ||
+              lines[1].find("MISSED (moderate)") != std::string::npos)
+      << run.out;
 }
 
 // The control is a second hand-written pool, judged against the first as the pool's variants are
@@ -202,6 +231,22 @@ TEST(ContentionBenchTest, CpuHogsBurnCpuBesideTheRunAndEndWithIt) {
       << "children's CPU " << cpu_used << " s, the benchmark's " << bench_cpu << " s of it";
 }
 
+// --dat is rewritten, not appended to: a second run leaves one line per row, its own.
+TEST(ContentionBenchTest, ASecondRunRewritesTheDatFile) {
+  TempDir dir("contention_bench_test");
+  const std::string dat = (dir.path() / "rows.dat").string();
+  for (int run = 0; run < 2; ++run) {
+    const ProcessResult result =
+        RunBench({"--rows=2/1/0", "--seconds=0.05", "--rounds=1", "--dat=" + dat});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+  }
+  std::ifstream in(dat);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].rfind("2/1/0 ", 0), 0u) << lines[0];
+}
+
 TEST(ContentionBenchTest, BadFlagsExit2NamingTheFlag) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--rows=4/2", "--rows"},
@@ -211,6 +256,8 @@ TEST(ContentionBenchTest, BadFlagsExit2NamingTheFlag) {
       {"--seconds=nan", "--seconds"},
       {"--rounds=0", "--rounds"},
       {"--variants=parked,fast", "--variants"},
+      {"--variants=stacked", "stacked needs max_cap >= 2"},  // the row is 2/1/0
+      {"--dat=/nonexistent-dir/rows.dat", "--dat"},
       {"--cpu_hogs=-1", "--cpu_hogs"},
       {"--cpu_hogs=65", "--cpu_hogs"},
   };
