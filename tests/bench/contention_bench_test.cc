@@ -31,18 +31,27 @@ ProcessResult RunBench(std::vector<std::string> args) {
   return RunProcess(args, std::chrono::seconds(60));
 }
 
-std::vector<std::string> Lines(const std::string& text) {
+std::vector<std::string> LinesOf(std::istream& in) {
   std::vector<std::string> lines;
-  std::istringstream in(text);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::istringstream in(text);
+  return LinesOf(in);
+}
+
+// The lines of the file at `path` (none if it cannot be read).
+std::vector<std::string> FileLines(const std::string& path) {
+  std::ifstream in(path);
+  return LinesOf(in);
 }
 
 // The --json file's records, one a line.
 std::vector<nlohmann::json> JsonRecords(const std::string& path) {
   std::vector<nlohmann::json> records;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) records.push_back(nlohmann::json::parse(line));
+  for (const std::string& line : FileLines(path)) records.push_back(nlohmann::json::parse(line));
   return records;
 }
 
@@ -97,9 +106,7 @@ TEST(ContentionBenchTest, ReportsEveryVariantAndWritesConsistentRecords) {
   }
   EXPECT_EQ(records.size(), 2u * 2 * 3);  // rows x rounds x variants
 
-  std::ifstream dat_in(dat);
-  std::vector<std::string> dat_lines;
-  for (std::string line; std::getline(dat_in, line);) dat_lines.push_back(line);
+  const std::vector<std::string> dat_lines = FileLines(dat);
   ASSERT_EQ(dat_lines.size(), 2u);
   for (const std::string& line : dat_lines) {
     std::istringstream fields(line);
@@ -240,9 +247,7 @@ TEST(ContentionBenchTest, ASecondRunRewritesTheDatFile) {
         RunBench({"--rows=2/1/0", "--seconds=0.05", "--rounds=1", "--dat=" + dat});
     ASSERT_EQ(result.exit_code, 0) << result.err;
   }
-  std::ifstream in(dat);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  const std::vector<std::string> lines = FileLines(dat);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(lines[0].rfind("2/1/0 ", 0), 0u) << lines[0];
 }
