@@ -257,6 +257,23 @@ TEST_F(ParkingTest, AMinIdlePoolAtMaxCapParks) {
   EXPECT_EQ(registry_->created(), 2);
 }
 
+// Release while a min_idle pool at max_cap has an object parked: it is closed with the rest, and
+// the upkeep makes nothing for min_idle afterwards.
+TEST_F(ParkingTest, ReleaseClosesWhatAMinIdlePoolParkedAndRefillsNothing) {
+  PoolOptions options = Caps(2, 2);
+  options.min_idle = 1;
+  options.initial_cap = 2;
+  FakePool& pool = MakePool(options);
+  { FakeLease lease = pool.Get(); }  // parked in this thread's spot
+  pool.Release();
+  EXPECT_EQ(registry_->closed(), 2);
+  EXPECT_EQ(pool.Stats().closed_on_release, 2u);
+  EXPECT_EQ(pool.Len(), 0u);
+  std::this_thread::sleep_for(Ms(50));
+  EXPECT_EQ(registry_->created(), 2) << "refilled after Release";
+  EXPECT_THROW(pool.Get(Ms(0)), PoolClosedError);
+}
+
 // Below max_cap, a take-out of the last idle objects must ask for a refill, so a min_idle pool
 // keeps returns on the idle stack, where the next Get of any thread pops them.
 TEST_F(ParkingTest, AMinIdlePoolWithRoomDoesNotPark) {
