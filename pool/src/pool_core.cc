@@ -12,12 +12,10 @@
 // or waits), as do the upkeep and Release. Waiters are never passed over: while one waits,
 // parking_blocked_ sends every Put through the lock, and a returner re-reads it after parking (the
 // waiter sets it before sweeping), so one of the two always sees the other.
-// The cost is fairness over short windows: while no Get waits, a thread that parks skips the
-// shared condition variable, whose pthread_cond_signal blocks a returner for milliseconds until
-// the waiters woken earlier have run (below), so it cycles faster than one that does not
-// (contention_bench, 64 / 16 / 20, 98 paired 1 s rounds: the threads' cycle counts 14% more
-// spread than the hand-written pool's, fairness 0.024 lower, for 6% throughput over the lock
-// path; docs/contention.md).
+// The cost is fairness over short windows, for a reason not found: contention_bench, 64 / 16 /
+// 20, 98 paired 1 s rounds, the threads' cycle counts 14% more spread than the hand-written
+// pool's (whose spread is set by how often glibc's pthread_cond_signal blocks each returner,
+// below), fairness 0.024 lower, for 6% throughput over the lock path (docs/contention.md).
 // Parking is off when max_idle < max_cap, and blocked while min_idle > 0 and the pool has room to
 // create: a take-out there may have to ask the upkeep for a refill, which a lock-free one cannot.
 // At max_cap no refill can be made, so a min_idle pool parks there (until 2026-12-06 min_idle
