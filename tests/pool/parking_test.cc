@@ -21,7 +21,19 @@ namespace thriftpool {
 namespace pooltest {
 namespace {
 
-class ParkingTest : public PoolTest {};
+class ParkingTest : public PoolTest {
+ protected:
+  // A min_idle 1 pool at max_cap 2, both objects made up front, one of them parked in this
+  // thread's spot.
+  FakePool& MinIdlePoolAtMaxCapWithOneParked() {
+    PoolOptions options = Caps(2, 2);
+    options.min_idle = 1;
+    options.initial_cap = 2;
+    FakePool& pool = MakePool(options);
+    { FakeLease lease = pool.Get(); }
+    return pool;
+  }
+};
 
 // Runs `body` in a new thread that has ended when this returns (its parked object stays parked).
 void InAnotherThread(const std::function<void()>& body) { std::thread(body).join(); }
@@ -260,11 +272,7 @@ TEST_F(ParkingTest, AMinIdlePoolAtMaxCapParks) {
 // Release while a min_idle pool at max_cap has an object parked: it is closed with the rest, and
 // the upkeep makes nothing for min_idle afterwards.
 TEST_F(ParkingTest, ReleaseClosesWhatAMinIdlePoolParkedAndRefillsNothing) {
-  PoolOptions options = Caps(2, 2);
-  options.min_idle = 1;
-  options.initial_cap = 2;
-  FakePool& pool = MakePool(options);
-  { FakeLease lease = pool.Get(); }  // parked in this thread's spot
+  FakePool& pool = MinIdlePoolAtMaxCapWithOneParked();
   pool.Release();
   EXPECT_EQ(registry_->closed(), 2);
   EXPECT_EQ(pool.Stats().closed_on_release, 2u);
@@ -299,11 +307,7 @@ TEST_F(ParkingTest, AMinIdlePoolWithRoomDoesNotPark) {
 // At max_cap a min_idle pool parks; when a close makes room, parking stops and the upkeep counts
 // the parked object as idle (no refill for it), and the next take-out below min_idle is refilled.
 TEST_F(ParkingTest, AMinIdlePoolRefillsOnceACloseMakesRoomWhileAnObjectIsParked) {
-  PoolOptions options = Caps(2, 2);
-  options.min_idle = 1;
-  options.initial_cap = 2;
-  FakePool& pool = MakePool(options);
-  { FakeLease lease = pool.Get(); }  // parked in this thread's spot
+  FakePool& pool = MinIdlePoolAtMaxCapWithOneParked();
   InAnotherThread([&] {
     FakeLease lease = pool.Get(Ms(0));
     lease.MarkBroken();
