@@ -10,6 +10,9 @@
 //                max_cap, where no refill can be made, they park as with the defaults)
 //   stacked      ChannelPool with max_idle = max_cap - 1, not run by default: every Get and Put
 //                under the pool's lock, at max_cap too (needs max_cap >= 2)
+//   strict       ChannelPool with hand_off_after 0, not run by default: every waiter is due at
+//                once and is handed its object (strict FIFO), and no Put waits in glibc's
+//                pthread_cond_signal for waiters woken earlier (README, "Guarantees")
 //   handwritten  HandWrittenPool (client/tool/handwritten_pool.h): mutex, LIFO vector,
 //                condition_variable notified once per Put
 //   handshake    HandshakePool (handshake_pool.h), not run by default: the wake-up handshake
@@ -315,6 +318,10 @@ std::unique_ptr<PoolUnderTest> MakePool(const std::string& variant, std::size_t 
     options.min_idle = 1;
     return std::make_unique<ChannelPoolUnderTest>(options);
   }
+  if (variant == "strict") {
+    options.hand_off_after = std::chrono::microseconds(0);
+    return std::make_unique<ChannelPoolUnderTest>(options);
+  }
   if (variant == "stacked") {
     if (max_cap < 2) {
       throw std::invalid_argument(
@@ -335,7 +342,7 @@ std::unique_ptr<PoolUnderTest> MakePool(const std::string& variant, std::size_t 
   }
   throw std::invalid_argument(
       "--variants: unknown variant '" + variant +
-      "' (parked, locked, stacked, handwritten, handshake, bounded, control)");
+      "' (parked, locked, stacked, strict, handwritten, handshake, bounded, control)");
 }
 
 double Percentile(std::vector<std::int64_t>& sorted, double p) {

@@ -158,19 +158,23 @@ TEST(ContentionBenchTest, TheModelVariantsServeEveryGet) {
   }
 }
 
-// The stacked variant (every Get and Put under the pool's lock) serves every Get and is judged
-// against the hand-written pool like the other ChannelPool variants.
-TEST(ContentionBenchTest, TheStackedVariantServesEveryGetAndIsJudged) {
-  const ServedRun run = RunServingEveryGet(
-      {"--rows=8/2/200", "--seconds=0.2", "--rounds=1", "--variants=stacked,handwritten"});
-  EXPECT_EQ(run.records.size(), 2u);  // rows x variants
-  const std::vector<std::string> lines = Lines(run.out);
-  ASSERT_EQ(lines.size(), 1u + 2) << run.out;  // the header, then 2 variants
-  EXPECT_NE(lines[1].find(" stacked "), std::string::npos) << run.out;
-  EXPECT_NE(lines[1].find("x, "), std::string::npos) << run.out;  // its ratio to handwritten
-  EXPECT_TRUE(lines[1].find("MET (moderate)") != std::string::npos ||
-              lines[1].find("MISSED (moderate)") != std::string::npos)
-      << run.out;
+// The variants not run by default, stacked (every Get and Put under the pool's lock) and strict
+// (hand_off_after 0), serve every Get and are judged against the hand-written pool like the
+// other ChannelPool variants.
+TEST(ContentionBenchTest, TheStackedAndStrictVariantsServeEveryGetAndAreJudged) {
+  for (const std::string variant : {"stacked", "strict"}) {
+    SCOPED_TRACE(variant);
+    const ServedRun run = RunServingEveryGet({"--rows=8/2/200", "--seconds=0.2", "--rounds=1",
+                                              "--variants=" + variant + ",handwritten"});
+    EXPECT_EQ(run.records.size(), 2u);  // rows x variants
+    const std::vector<std::string> lines = Lines(run.out);
+    ASSERT_EQ(lines.size(), 1u + 2) << run.out;  // the header, then 2 variants
+    EXPECT_NE(lines[1].find(" " + variant + " "), std::string::npos) << run.out;
+    EXPECT_NE(lines[1].find("x, "), std::string::npos) << run.out;  // its ratio to handwritten
+    EXPECT_TRUE(lines[1].find("MET (moderate)") != std::string::npos ||
+                lines[1].find("MISSED (moderate)") != std::string::npos)
+        << run.out;
+  }
 }
 
 // The control is a second hand-written pool, judged against the first as the pool's variants are
