@@ -40,9 +40,17 @@
 // A waiter past that bound is due: it waits on its own condition variable, and Puts hand it slots,
 // oldest first, so no waiter is passed over for long (the policy of Go's sync.Mutex). Whatever
 // frees capacity (a Discard, a failed create, a closed expired slot) wakes a waiter the same way.
-// No Put waits for anyone: the pool before 2026-12-04 made a Put yield until the waiter it woke
-// ran, which on a machine whose CPUs other processes keep busy gave the CPU away for a time
-// slice per Put (contention_bench --cpu_hogs=2: 0.12-0.34x the hand-written pool's throughput).
+// No Put waits for the waiter it wakes: the pool before 2026-12-04 made a Put yield until the
+// waiter it woke ran, which on a machine whose CPUs other processes keep busy gave the CPU away
+// for a time slice per Put (contention_bench --cpu_hogs=2: 0.12-0.34x the hand-written pool's
+// throughput). Glibc (2.36) still makes a Put that notifies young_cv wait, when it starts a new
+// group of waiters, until the young waiters woken before have run (guarantees_test holds one for
+// 300 ms, and the Put waits as long), as in the hand-written pool. That wait paces the
+// returners so that woken waiters find the slots: at 64 / 16 / 20 both pools spend most of each
+// thread's time in it, and a build that woke young waiters without it ran at 0.62-0.72x
+// (docs/contention.md). A due waiter's own condition variable has no other waiter, so a hand-off
+// never waits, and with hand_off_after 0 no Put does (contention_bench --variants=strict: 0.50x
+// the hand-written pool's throughput at 64 / 16 / 20, 0.83-0.90x saturated).
 // Once a waiter is due, strict hand-off would cost one wake-up, and the returner one context
 // switch, per Get (0.66-0.77x the hand-written pool at 512 threads on 4). So while a waiter is
 // due, a returning thread keeps its slot for the running threads, taking it back at its next

@@ -102,12 +102,14 @@ class ChannelPool {
 
   // Gives the object back for reuse (or closes it if it was marked broken), leaving `lease`
   // empty. Throws std::invalid_argument if the lease is empty or from another pool.
-  // It never waits for a waiter: it notifies one after unlocking (Discard and a lease's
-  // destructor too), or hands the object to the oldest one that is due: it has waited
+  // It does not wait for the waiter it wakes: it notifies one after unlocking (Discard and a
+  // lease's destructor too), or hands the object to the oldest one that is due: it has waited
   // hand_off_after (PoolOptions; 0.5 ms by default), or 7 mean holds if longer, 10 x
   // hand_off_after at most. While one is (and a younger one waits) it may instead
   // keep the object for this thread's next Get, at most 2 times in a row and within 1 ms of this
-  // thread's last wait (README, "Guarantees").
+  // thread's last wait (README, "Guarantees"). Waiters not yet due share one condition
+  // variable, on which glibc may make this Put wait until the waiters that earlier Puts woke have
+  // run; with hand_off_after 0 every waiter is due at once, and no Put waits for a waiter.
   void Put(Lease<T>&& lease) {
     CheckOwnLease(lease);
     lease.End();

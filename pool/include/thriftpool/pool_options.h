@@ -39,8 +39,9 @@ struct PoolOptions {
   // is queueing, not being passed over: a waiter is then due after 7 times the pool's mean hold
   // (timed under contention) if that is longer, but never after more than 10 x hand_off_after
   // (5 ms by default). Shorter: a shorter tail of waits, paid with wake-ups. 0: every waiter is
-  // due at once (strict FIFO, a wake-up per contended Get); the 100-year cap: never due (waiters
-  // are woken as in a hand-written pool, and may be passed over until wait_timeout).
+  // due at once (strict FIFO, a wake-up per contended Get, and no Put ever waits for a waiter
+  // that glibc's condition variable woke earlier: ChannelPool::Put); the 100-year cap: never due
+  // (waiters are woken as in a hand-written pool, and may be passed over until wait_timeout).
   // Microseconds, unlike the other durations.
   std::chrono::microseconds hand_off_after{500};
 
