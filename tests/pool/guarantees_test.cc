@@ -37,6 +37,21 @@ class GuaranteesTest : public PoolTest, public ::testing::WithParamInterface<boo
   // A pool of 2 with `hand_off_after`, both objects out: `*first` and `*second`.
   FakePool& FullPoolHandingOffAfter(std::chrono::microseconds hand_off_after, FakeLease* first,
                                     FakeLease* second);
+  // What a call waits for while a young waiter that an earlier Put woke does not run: both
+  // objects out, waiters kept young (hand_off_after at its largest), a waiter woken by the Put of
+  // the first object and held in a signal handler (Waiters), the object taken back by this thread
+  // (a young waiter may be passed over), a younger waiter queued. Then runs `action` (given the
+  // pool and the second object) while another thread lets the held waiter go `held_for` after it
+  // began, drops the object taken back (returned, or closed after a Release), and waits for both
+  // waiters to end.
+  struct HeldWaiterRun {
+    double action_ms = 0;  // how long `action` took
+    int held_id = 0;       // what the held waiter got (Waiters::Id)
+    int younger_id = 0;    // and the younger one
+  };
+  void RunWhileAWokenYoungWaiterIsHeld(Ms held_for,
+                                       const std::function<void(FakePool&, FakeLease&)>& action,
+                                       HeldWaiterRun* run);
   // A pool of 2 whose calls hold their object long (below), both objects out: `*other` and
   // `*mine`.
   FakePool& PoolWithLongHolds(FakeLease* other, FakeLease* mine);
@@ -638,14 +653,8 @@ TEST_P(GuaranteesTest, APutDoesNotWaitForTheWaiterItWakes) {
   EXPECT_EQ(waiters.Id(held), returned_id) << "the waiter did not get the returned object";
 }
 
-// Young waiters share one condition variable, and glibc (2.36) makes a notifier that starts a
-// new group of its waiters wait until the group it woke before has left: a Put that wakes a
-// second young waiter waits for the first, woken by an earlier Put, until that one runs (the
-// README's exception). The bound: it returns once that waiter runs, and both are served.
-// Waiters are kept young (hand_off_after at its largest) so that the second is still young at
-// the Put; the held thread is let go 300 ms after the Put begins.
-TEST_P(GuaranteesTest, APutWaitsForAYoungWaiterWokenEarlierOnlyUntilItRuns) {
-  constexpr Ms kHeldFor(300);
+void GuaranteesTest::RunWhileAWokenYoungWaiterIsHeld(
+    Ms held_for, const std::function<void(FakePool&, FakeLease&)>& action, HeldWaiterRun* run) {
   FakeLease first;
   FakeLease second;
   FakePool& pool = FullPoolHandingOffAfter(std::chrono::microseconds::max(), &first, &second);
@@ -661,22 +670,50 @@ TEST_P(GuaranteesTest, APutWaitsForAYoungWaiterWokenEarlierOnlyUntilItRuns) {
 
   const auto before = Clock::now();
   std::thread letting_go([&] {
-    std::this_thread::sleep_for(kHeldFor);
+    std::this_thread::sleep_for(held_for);
     waiters.Release();
   });
-  pool.Put(std::move(second));
-  const double put_ms = MsSince(before);
+  action(pool, second);
+  run->action_ms = MsSince(before);
   letting_go.join();
-  pool.Put(std::move(taken_back));
+  taken_back = FakeLease();  // returned to the younger waiter, or closed after a Release
   waiters.Join(held);
   waiters.Join(younger);
+  run->held_id = waiters.Id(held);
+  run->younger_id = waiters.Id(younger);
+  std::printf("the call returned after %.1f ms; the woken waiter was held %lld ms\n",
+              run->action_ms, static_cast<long long>(held_for.count()));
+}
 
-  std::printf("the second Put returned after %.1f ms; the woken waiter was held %lld ms\n", put_ms,
-              static_cast<long long>(kHeldFor.count()));
-  EXPECT_LT(put_ms, kHeldFor.count() + 1000.0)
+// Young waiters share one condition variable, and glibc (2.36) makes a notifier that starts a
+// new group of its waiters wait until the group it woke before has left: a Put that wakes a
+// second young waiter waits for the first, woken by an earlier Put, until that one runs (the
+// README's exception). The bound: it returns once that waiter runs, and both are served.
+TEST_P(GuaranteesTest, APutWaitsForAYoungWaiterWokenEarlierOnlyUntilItRuns) {
+  constexpr Ms kHeldFor(300);
+  HeldWaiterRun run;
+  RunWhileAWokenYoungWaiterIsHeld(
+      kHeldFor, [](FakePool& pool, FakeLease& second) { pool.Put(std::move(second)); }, &run);
+  if (HasFatalFailure()) return;
+  EXPECT_LT(run.action_ms, kHeldFor.count() + 1000.0)
       << "the Put went on waiting after the waiter woken before it ran";
-  EXPECT_GT(waiters.Id(held), 0) << "the held waiter was not served";
-  EXPECT_GT(waiters.Id(younger), 0) << "the younger waiter was not served";
+  EXPECT_GT(run.held_id, 0) << "the held waiter was not served";
+  EXPECT_GT(run.younger_id, 0) << "the younger waiter was not served";
+}
+
+// Release wakes the young waiters with one broadcast on their condition variable, which glibc
+// makes wait the same way: until the young waiter woken before has run. Then both waiters end
+// with PoolClosedError.
+TEST_P(GuaranteesTest, ReleaseWaitsForAYoungWaiterWokenEarlierOnlyUntilItRuns) {
+  constexpr Ms kHeldFor(300);
+  HeldWaiterRun run;
+  RunWhileAWokenYoungWaiterIsHeld(
+      kHeldFor, [](FakePool& pool, FakeLease&) { pool.Release(); }, &run);
+  if (HasFatalFailure()) return;
+  EXPECT_LT(run.action_ms, kHeldFor.count() + 1000.0)
+      << "Release went on waiting after the waiter woken before it ran";
+  EXPECT_EQ(run.held_id, -1) << "the held waiter did not end with an error";
+  EXPECT_EQ(run.younger_id, -1) << "the younger waiter did not end with an error";
 }
 
 // hand_off_after 0: every waiter is due at once and waits on its own condition variable, and a

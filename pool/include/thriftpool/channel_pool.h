@@ -122,7 +122,8 @@ class ChannelPool {
   }
 
   // Shuts the pool down: closes the idle objects, wakes every waiter with PoolClosedError, makes
-  // later Gets throw it, and closes objects returned afterwards. Idempotent.
+  // later Gets throw it, and closes objects returned afterwards. Idempotent. Like Put, it may
+  // wait until the waiters not yet due that earlier Puts woke have run (glibc).
   void Release() { core_->Release(); }
   // Takes the pool's series out of its MetricsRegistry now (a Render under way finishes first),
   // so that a pool replacing this one can register under the same name and endpoint; the pool
