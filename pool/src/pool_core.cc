@@ -47,10 +47,12 @@
 // group of waiters, until the young waiters woken before have run (guarantees_test holds one for
 // 300 ms, and the Put waits as long), as in the hand-written pool. That wait paces the
 // returners so that woken waiters find the slots: at 64 / 16 / 20 both pools spend most of each
-// thread's time in it, and a build that woke young waiters without it ran at 0.62-0.72x
-// (docs/contention.md). A due waiter's own condition variable has no other waiter, so a hand-off
-// never waits, and with hand_off_after 0 no Put does (contention_bench --variants=strict: 0.50x
-// the hand-written pool's throughput at 64 / 16 / 20, 0.83-0.90x saturated).
+// thread's time in it, and builds without it ran at 0.40-0.72x (young waiters each on a condition
+// variable of its own; returners that had just waited in glibc leaving the next notifies to
+// others: docs/contention.md). A due waiter's own condition variable has no other waiter, so a
+// hand-off never waits, and with hand_off_after 0 no Put does (contention_bench
+// --variants=strict: 0.50x the hand-written pool's throughput at 64 / 16 / 20, 0.83-0.90x
+// saturated).
 // Once a waiter is due, strict hand-off would cost one wake-up, and the returner one context
 // switch, per Get (0.66-0.77x the hand-written pool at 512 threads on 4). So while a waiter is
 // due, a returning thread keeps its slot for the running threads, taking it back at its next
