@@ -20,6 +20,9 @@
 //   bounded      BoundedBargingPool (bounded_barging_pool.h), not run by default: a model of
 //                waking without yielding (a shared condition_variable, then hand-offs to waiters
 //                that have waited 1 ms), which ChannelPool now follows
+//   paced        PacedFifoPool (paced_fifo_pool.h), not run by default: a model of serving
+//                waiters first come, first served, each on its own condition_variable, with
+//                returners paced in order as glibc paces them in HandWrittenPool
 //   control      HandWrittenPool again, not run by default: an A/A test. Its ratios to
 //                `handwritten`, and the targets it meets or misses against it, are what the
 //                run's noise alone gives, the bar any difference of the pool's must clear
@@ -79,6 +82,7 @@
 #include "bounded_barging_pool.h"
 #include "handshake_pool.h"
 #include "handwritten_pool.h"
+#include "paced_fifo_pool.h"
 
 DEFINE_string(rows, "16/4/20,64/16/20,64/16/50,64/4/20,256/8/100,512/4/20",
               "comma-separated THREADS/MAX_CAP/HOLD_US rows");
@@ -337,12 +341,15 @@ std::unique_ptr<PoolUnderTest> MakePool(const std::string& variant, std::size_t 
   if (variant == "handshake") {
     return std::make_unique<ObjectPoolUnderTest<HandshakePool<Obj>>>(max_cap);
   }
+  if (variant == "paced") {
+    return std::make_unique<ObjectPoolUnderTest<PacedFifoPool<Obj>>>(max_cap);
+  }
   if (variant == "bounded") {
     return std::make_unique<ObjectPoolUnderTest<BoundedBargingPool<Obj>>>(max_cap);
   }
   throw std::invalid_argument(
       "--variants: unknown variant '" + variant +
-      "' (parked, locked, stacked, strict, handwritten, handshake, bounded, control)");
+      "' (parked, locked, stacked, strict, handwritten, handshake, bounded, paced, control)");
 }
 
 double Percentile(std::vector<std::int64_t>& sorted, double p) {

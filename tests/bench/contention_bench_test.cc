@@ -143,13 +143,13 @@ ServedRun RunServingEveryGet(std::vector<std::string> args) {
   return served;
 }
 
-// The two models that are not run by default (handshake_pool.h, bounded_barging_pool.h) serve
-// every Get: with 8 threads on 2 objects some Gets wait, past the bounded model's 1 ms hand-off
-// bound too, and none of them times out (the wait limit is 2 s).
+// The three models that are not run by default (handshake_pool.h, bounded_barging_pool.h,
+// paced_fifo_pool.h) serve every Get: with 8 threads on 2 objects some Gets wait, past the
+// bounded model's 1 ms hand-off bound too, and none of them times out (the wait limit is 2 s).
 TEST(ContentionBenchTest, TheModelVariantsServeEveryGet) {
-  const ServedRun run = RunServingEveryGet(
-      {"--rows=8/2/200,3/1/0", "--seconds=0.2", "--rounds=1", "--variants=handshake,bounded"});
-  EXPECT_EQ(run.records.size(), 2u * 2);  // rows x variants
+  const ServedRun run = RunServingEveryGet({"--rows=8/2/200,3/1/0", "--seconds=0.2", "--rounds=1",
+                                            "--variants=handshake,bounded,paced"});
+  EXPECT_EQ(run.records.size(), 2u * 3);  // rows x variants
   for (const nlohmann::json& r : run.records) {
     // In the bounded model, a Get that waited longer than 1 ms was served as a due waiter.
     if (r.at("threads").get<int>() == 8) {
