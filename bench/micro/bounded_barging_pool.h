@@ -26,6 +26,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "model_objects.h"
 #include "waiter_records.h"
 
 namespace thriftpool {
@@ -36,12 +37,8 @@ template <class T>
 class BoundedBargingPool {
  public:
   // Creates max_cap objects up front. Throws std::invalid_argument when max_cap is 0.
-  explicit BoundedBargingPool(std::size_t max_cap) {
-    if (max_cap == 0) {
-      throw std::invalid_argument("BoundedBargingPool: max_cap must be at least 1");
-    }
-    for (std::size_t i = 0; i < max_cap; ++i) idle_.push_back(std::make_unique<T>());
-  }
+  explicit BoundedBargingPool(std::size_t max_cap)
+      : idle_(ModelObjects<T>(max_cap, "BoundedBargingPool")) {}
 
   // The most recently returned object, or one handed over once this Get is due, waiting up to
   // `wait`. Throws std::runtime_error when the wait ends empty.

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "model_objects.h"
 #include "waiter_records.h"
 
 namespace thriftpool {
@@ -39,10 +40,7 @@ template <class T>
 class HandshakePool {
  public:
   // Creates max_cap objects up front. Throws std::invalid_argument when max_cap is 0.
-  explicit HandshakePool(std::size_t max_cap) {
-    if (max_cap == 0) throw std::invalid_argument("HandshakePool: max_cap must be at least 1");
-    for (std::size_t i = 0; i < max_cap; ++i) idle_.push_back(std::make_unique<T>());
-  }
+  explicit HandshakePool(std::size_t max_cap) : idle_(ModelObjects<T>(max_cap, "HandshakePool")) {}
 
   // The most recently returned object, waiting up to `wait` for one. Throws std::runtime_error
   // when the wait ends empty.

@@ -8,6 +8,7 @@
 #ifndef THRIFTPOOL_BENCH_MICRO_PACED_FIFO_POOL_H_
 #define THRIFTPOOL_BENCH_MICRO_PACED_FIFO_POOL_H_
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -19,6 +20,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "model_objects.h"
 #include "waiter_records.h"
 
 namespace thriftpool {
@@ -28,11 +30,12 @@ namespace bench {
 template <class T>
 class PacedFifoPool {
  public:
-  explicit PacedFifoPool(std::size_t max_cap) {
-    if (max_cap == 0) throw std::invalid_argument("PacedFifoPool: max_cap must be at least 1");
-    for (std::size_t i = 0; i < max_cap; ++i) idle_.push_back(std::make_unique<T>());
-  }
+  // Creates max_cap objects up front. Throws std::invalid_argument when max_cap is 0.
+  explicit PacedFifoPool(std::size_t max_cap) : idle_(ModelObjects<T>(max_cap, "PacedFifoPool")) {}
 
+  // The most recently returned object, waiting up to `wait` first come, first served (a waiter
+  // woken to find it taken waits again, first in line). Throws std::runtime_error when the wait
+  // ends empty.
   std::unique_ptr<T> Get(std::chrono::milliseconds wait) {
     const auto deadline = std::chrono::steady_clock::now() + wait;
     std::unique_lock<std::mutex> lock(mu_);
@@ -47,12 +50,7 @@ class PacedFifoPool {
       }
       const bool woken = self.cv.wait_until(lock, deadline, [&] { return self.go; });
       if (!woken) {
-        for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
-          if (*it == &self) {
-            waiters_.erase(it);
-            break;
-          }
-        }
+        waiters_.erase(std::find(waiters_.begin(), waiters_.end(), &self));  // not woken: queued
         records_.Give(self);
         throw std::runtime_error("PacedFifoPool: no object free within the wait");
       }
@@ -66,6 +64,8 @@ class PacedFifoPool {
     return object;
   }
 
+  // Returns `object` (not null) to the idle stack and wakes the oldest waiter; first waits, in
+  // the order returners came, until every waiter woken before that one has run.
   void Put(std::unique_ptr<T> object) {
     std::unique_lock<std::mutex> lock(mu_);
     idle_.push_back(std::move(object));
@@ -92,9 +92,11 @@ class PacedFifoPool {
   }
 
  private:
+  // A waiting Get or a held-back Put. Owned by the pool and reused, never freed while it exists:
+  // a Put notifies a woken waiter after unlocking, when the waiter may have left already.
   struct Sleeper {
-    bool go = false;
-    std::uint64_t wake = 0;
+    bool go = false;         // guarded by mu_: woken (a waiter) or let go (a returner)
+    std::uint64_t wake = 0;  // guarded by mu_: the wake this waiter got, or this returner made
     std::condition_variable cv;
   };
 
@@ -110,12 +112,12 @@ class PacedFifoPool {
   }
 
   std::mutex mu_;
-  std::vector<std::unique_ptr<T>> idle_;
-  std::deque<Sleeper*> waiters_;
-  std::deque<Sleeper*> returners_;
-  std::set<std::uint64_t> woken_not_run_;
-  std::uint64_t wakes_ = 0;
-  WaiterRecords<Sleeper> records_;
+  std::vector<std::unique_ptr<T>> idle_;   // guarded by mu_, most recently returned last
+  std::deque<Sleeper*> waiters_;           // guarded by mu_, next to be woken first
+  std::deque<Sleeper*> returners_;         // guarded by mu_, Puts held back, oldest first
+  std::set<std::uint64_t> woken_not_run_;  // guarded by mu_, the wakes of waiters yet to run
+  std::uint64_t wakes_ = 0;                // guarded by mu_, waiters woken so far
+  WaiterRecords<Sleeper> records_;         // guarded by mu_
 };
 
 }  // namespace bench

@@ -1,6 +1,7 @@
 // WaiterRecords<Waiter>: the waiter records of the benchmark's model pools (handshake_pool.h,
-// bounded_barging_pool.h), owned by the pool and reused, never freed while it exists: a Put
-// notifies a waiter through its record after unlocking, when the waiter may have left already.
+// bounded_barging_pool.h, paced_fifo_pool.h), owned by the pool and reused, never freed while it
+// exists: a Put notifies a waiter through its record after unlocking, when the waiter may have left
+// already.
 #ifndef THRIFTPOOL_BENCH_MICRO_WAITER_RECORDS_H_
 #define THRIFTPOOL_BENCH_MICRO_WAITER_RECORDS_H_
 
